@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+run:
+	$(PYTHON) -m stack
+
+# Creates .venv on first use (and again if it breaks), installs the pinned tools, then runs
+# the tests, flake8 and mypy.
+test: $(VENV)/.installed
+	$(BIN)/pytest
+	$(BIN)/flake8
+	$(BIN)/mypy
+
+lint: $(VENV)/.installed
+	$(BIN)/flake8
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed
+	$(PYTHON) bench/store_bench.py
+
+$(VENV)/.installed: requirements-dev.txt
+	@$(BIN)/python -c "" 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache

@@ -1,0 +1,35 @@
+"""The one error type every service raises for an HTTP failure.
+
+Handlers ``raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")``; the server turns it into
+the JSON body of DESIGN.md in exactly one place (``Server.error_response``).
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class HTTPError(Exception):
+    """An HTTP failure with its status, a short snake_case code and a human sentence."""
+
+    def __init__(self, status: HTTPStatus | int, message: str, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = HTTPStatus(status)
+        self.message = message
+        self.code = code or default_code(self.status)
+        self.headers = headers or {}
+
+
+# Shorter or clearer codes than the reason phrase gives.
+CODES = {
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "body_too_large",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "internal_error",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "headers_too_large",
+}
+
+
+def default_code(status: HTTPStatus) -> str:
+    """Return the snake_case name of a status: 404 -> "not_found"."""
+    if status in CODES:
+        return CODES[status]
+    return status.phrase.lower().replace(" ", "_").replace("-", "_").replace("'", "")

@@ -1,0 +1,97 @@
+"""Requests and responses as handlers see them, and the JSON helpers that read and write them."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from httpkit.errors import HTTPError
+from httpkit.wire import Headers
+
+MAX_BODY = 64 * 1024
+JSON_TYPE = "application/json"
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request: ``path`` is percent-decoded, ``target`` is as the client sent it."""
+
+    method: str
+    target: str
+    path: str
+    query_string: str
+    headers: Headers
+    body: bytes = b""
+    client: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    _query: dict[str, str] | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Return the query parameters, first value of each."""
+        if self._query is None:
+            parsed = parse_qs(self.query_string, keep_blank_values=True)
+            self._query = {key: values[0] for key, values in parsed.items()}
+        return self._query
+
+    def json(self) -> dict[str, Any]:
+        """Decode the body as a JSON object, or raise 400."""
+        try:
+            data = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON",
+                            "malformed_json") from None
+        if not isinstance(data, dict):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object",
+                            "malformed_json")
+        return data
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete response; the server adds Content-Length, Date and Connection."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_response(data: Any, status: int = HTTPStatus.OK,
+                  headers: list[tuple[str, str]] | None = None) -> Response:
+    """Encode ``data`` as a compact UTF-8 JSON response."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(status, body, [("Content-Type", JSON_TYPE), *(headers or [])])
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """Return the error document of DESIGN.md."""
+    return {"error": {"code": code, "message": message}}
+
+
+def require(data: dict[str, Any], name: str, kind: type[T]) -> T:
+    """Return ``data[name]`` if present and of ``kind``, else raise 400."""
+    value = data.get(name)
+    # bool is an int in Python, but never a valid JSON number for our fields.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
+        raise HTTPError(HTTPStatus.BAD_REQUEST, f"'{name}' must be {article} {json_name(kind)}",
+                        "invalid_field")
+    return value
+
+
+def optional(data: dict[str, Any], name: str, kind: type[T], default: T) -> T:
+    """Return ``data[name]`` if present (and not null), else ``default``; wrong types give 400."""
+    if data.get(name) is None:
+        return default
+    return require(data, name, kind)
+
+
+def json_name(kind: type) -> str:
+    """Name a Python type the way a JSON user would."""
+    names = {str: "string", int: "integer", float: "number", bool: "boolean",
+             dict: "object", list: "array"}
+    return names.get(kind, kind.__name__)

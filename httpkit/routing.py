@@ -1,0 +1,53 @@
+"""A routing table: ``(method, compiled regex, handler)`` rows checked in order.
+
+An unknown path is a 404; a known path asked with another method is a 405 carrying ``Allow``
+(RFC 9110 §15.5.6). HEAD is answered by the GET handler; the server drops the body.
+"""
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Callable, NamedTuple
+
+from httpkit.errors import HTTPError
+from httpkit.messages import Request, Response
+
+Handler = Callable[[Request], Response]
+
+
+class Route(NamedTuple):
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    template: str
+
+
+class Router:
+    """Map (method, path) to a handler and the path's named groups."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> None:
+        """Add a route; ``{name}`` matches one path segment, ``{name:regex}`` a custom one."""
+        regex = re.sub(r"\{(\w+)(?::([^}]+))?\}",
+                       lambda m: f"(?P<{m[1]}>{m[2] or '[^/]+'})", template)
+        self.routes.append(Route(method, re.compile(regex + r"\Z"), handler, template))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        """Return the handler for this request and its path parameters, or raise 404/405."""
+        wanted = "GET" if method == "HEAD" else method
+        allowed: list[str] = []
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == wanted:
+                return route.handler, found.groupdict()
+            allowed.append(route.method)
+        if not allowed:
+            raise HTTPError(HTTPStatus.NOT_FOUND, f"no route for {path}")
+        if "GET" in allowed:
+            allowed.append("HEAD")
+        raise HTTPError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}",
+                        headers={"Allow": ", ".join(sorted(set(allowed)))})

@@ -1,0 +1,230 @@
+"""The HTTP server every service runs: ThreadingHTTPServer with a lean HTTP/1.1 handler.
+
+Why not the stock ``BaseHTTPRequestHandler`` request cycle: with keep-alive it writes the
+headers and the body in two ``send`` calls, and Nagle's algorithm plus the client's delayed ACK
+then stall every response by ~40 ms (measured: 650 req/s against 13,900 req/s with one write).
+Here each response goes out in one write with TCP_NODELAY, and headers are parsed by
+``httpkit.wire`` instead of the ``email`` package.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socketserver
+import threading
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import unquote
+
+from httpkit import wire
+from httpkit.errors import HTTPError
+from httpkit.messages import MAX_BODY, Request, Response, error_body, json_response
+from httpkit.routing import Router
+
+log = logging.getLogger(__name__)
+
+BODYLESS_STATUSES = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Read requests off one connection and answer each through ``server.respond``."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: Server
+    unread = 0  # a declared body length not read yet
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout  # frees the thread of an idle or slow client
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        self.close_connection = True
+        try:
+            request = self.read_request()
+        except wire.MessageError as err:
+            self.drain_refused_body()
+            self.send(self.server.error_response(HTTPError(err.status, err.message)), False)
+            return
+        except (OSError, ConnectionError):  # timeout, reset, or closed between requests
+            return
+        if request is None:
+            return
+        response = self.server.respond(request)
+        self.send(response, request.method == "HEAD")
+
+    def read_request(self) -> Request | None:
+        """Parse one request off the connection; None when the client has gone."""
+        line = wire.read_line(self.rfile)
+        if line in (b"\r\n", b"\n"):  # RFC 9112 §2.2: ignore an empty line before a request
+            line = wire.read_line(self.rfile)
+        if not line:
+            return None
+        self.requestline = line.decode("latin-1").rstrip("\r\n")
+        parts = self.requestline.split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise wire.MessageError(HTTPStatus.BAD_REQUEST, "malformed request line")
+        method, target, version = parts
+        headers = wire.read_headers(self.rfile)
+        connection = headers.get("connection", "").lower()
+        keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
+        if headers.get("expect", "").lower() == "100-continue":
+            self.continue_if_small(headers)
+        else:
+            self.unread = wire.body_length(headers) or 0
+        body = wire.read_body(self.rfile, headers, MAX_BODY)
+        self.unread = 0
+        self.close_connection = not keep_alive
+        path, _, query = target.partition("?")
+        return Request(method, target, unquote(path), query, headers, body, self.client_address[0])
+
+    def drain_refused_body(self) -> None:
+        """Read and drop a refused body of modest size, so the client can read our answer.
+
+        Closing a socket with unread data makes the kernel send a reset, and the client may
+        then never see the 413 that explains why.
+        """
+        if 0 < self.unread <= 16 * MAX_BODY:
+            try:
+                self.rfile.read(self.unread)
+            except OSError:
+                pass
+        self.unread = 0
+
+    def continue_if_small(self, headers: wire.Headers) -> None:
+        """Answer ``Expect: 100-continue`` (curl sends it for bodies over 1 KiB)."""
+        length = wire.body_length(headers)
+        if length is not None and length > MAX_BODY:
+            raise wire.MessageError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def send(self, response: Response, head_only: bool) -> None:
+        """Write the whole response in one call."""
+        headers = response.headers
+        lines = [f"HTTP/1.1 {response.status} {phrase(response.status)}",
+                 f"Date: {self.server.http_date()}"]
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        if response.status not in BODYLESS_STATUSES:
+            lines.append(f"Content-Length: {len(response.body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        lines.append("\r\n")
+        head = "\r\n".join(lines).encode("latin-1")
+        body = b"" if head_only or response.status in BODYLESS_STATUSES else response.body
+        try:
+            self.wfile.write(head + body)
+        except OSError:
+            self.close_connection = True
+        if self.server.log_requests:
+            log.info('%s "%s" %d %d', self.client_address[0], self.requestline,
+                     response.status, len(body))
+
+
+def phrase(status: int) -> str:
+    """Return the reason phrase of a status code."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class Server(ThreadingHTTPServer):
+    """A threaded HTTP/1.1 server that routes requests through a ``Router``."""
+
+    daemon_threads = True
+    request_queue_size = 128  # listen backlog: bursts of new connections are not refused
+
+    def __init__(self, address: tuple[str, int], router: Router, *, name: str = "service",
+                 log_requests: bool = False, idle_timeout: float = 30.0) -> None:
+        self.router = router
+        self.name = name
+        self.log_requests = log_requests
+        self.idle_timeout = idle_timeout
+        self.on_close: list[Callable[[], None]] = []
+        self._date = (0, "")
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would call socket.getfqdn, a DNS lookup that can hang.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    @property
+    def url(self) -> str:
+        """Return the base URL the server listens on."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def http_date(self) -> str:
+        """Return the Date header value, formatted at most once a second."""
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, formatdate(now, usegmt=True))
+        return self._date[1]
+
+    def respond(self, request: Request) -> Response:
+        """Route one request and turn every failure into an error response."""
+        try:
+            handler, request.params = self.router.match(request.method, request.path)
+            return handler(request)
+        except HTTPError as err:
+            return self.error_response(err)
+        except Exception:
+            log.exception("%s: unexpected error on %s %s", self.name, request.method,
+                          request.path)
+            return self.error_response(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                                 "something went wrong on our side"))
+
+    def error_response(self, err: HTTPError) -> Response:
+        """Render an error as the JSON body of DESIGN.md (services may override)."""
+        return json_response(error_body(err.code, err.message), err.status,
+                             list(err.headers.items()))
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished mid-write is routine, not worth a traceback on stderr.
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        for hook in self.on_close:
+            hook()
+        super().server_close()
+
+
+def serve(server: Server) -> None:
+    """Serve until SIGINT or SIGTERM, then stop accepting, run close hooks and return."""
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("%s: stopping", server.name)
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    log.info("%s: listening on %s", server.name, server.url)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        log.info("%s: stopped", server.name)
+
+
+def start_in_thread(server: Server) -> threading.Thread:
+    """Serve in a daemon thread (for tests and benchmarks); stop with ``stop_thread``."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"{server.name}-server", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_thread(server: Server, thread: threading.Thread) -> None:
+    """Stop a server started with ``start_in_thread`` and release its socket."""
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+
+

@@ -1,0 +1,137 @@
+"""HTTP/1.1 framing shared by the server and the client: header blocks and bodies.
+
+The standard library parses headers with the ``email`` package on both sides (``http.server``
+and ``http.client``), which costs more than everything else a proxy does per request. Here a
+header block is a plain ``dict`` keyed by lower-case names (RFC 9110 §5.1: names are
+case-insensitive), with repeated fields joined by commas (RFC 9110 §5.3).
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import BinaryIO
+
+MAX_LINE = 65536
+MAX_HEADERS = 100
+
+Headers = dict[str, str]
+
+# RFC 9110 §7.6.1: these describe one connection and are never forwarded.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "transfer-encoding", "upgrade",
+})
+
+
+class MessageError(Exception):
+    """A malformed or oversized message; ``status`` is what a server should answer."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def read_line(rfile: BinaryIO) -> bytes:
+    """Read one CRLF-terminated line, refusing lines longer than MAX_LINE."""
+    line = rfile.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "line too long")
+    return line
+
+
+def read_headers(rfile: BinaryIO) -> Headers:
+    """Read a header block up to its empty line."""
+    headers: Headers = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = read_line(rfile)
+        if line in (b"\r\n", b"\n"):
+            return headers
+        if not line:
+            raise ConnectionError("connection closed inside a header block")
+        name, sep, value = line.decode("latin-1").partition(":")
+        # RFC 9112 §5.1-5.2: no space before the colon, no obsolete line folding.
+        if not sep or not name or name != name.strip():
+            raise MessageError(HTTPStatus.BAD_REQUEST, "malformed header line")
+        key = name.lower()
+        value = value.strip()
+        if key in headers:
+            joiner = "; " if key == "cookie" else ", "
+            headers[key] = headers[key] + joiner + value
+        else:
+            headers[key] = value
+    raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields")
+
+
+def body_length(headers: Headers) -> int | None:
+    """Return the declared Content-Length, None when absent; refuse a malformed one."""
+    value = headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise MessageError(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
+    return int(value)
+
+
+def is_chunked(headers: Headers) -> bool:
+    """Tell whether the body uses chunked transfer coding; refuse any other coding."""
+    coding = headers.get("transfer-encoding")
+    if coding is None:
+        return False
+    if coding.strip().lower() != "chunked":
+        raise MessageError(HTTPStatus.NOT_IMPLEMENTED, "unsupported Transfer-Encoding")
+    return True
+
+
+def read_exact(rfile: BinaryIO, size: int) -> bytes:
+    """Read exactly ``size`` bytes or raise ConnectionError."""
+    data = rfile.read(size)
+    if len(data) != size:
+        raise ConnectionError("connection closed inside a body")
+    return data
+
+
+def read_chunked(rfile: BinaryIO, limit: int) -> bytes:
+    """Read a chunked body (RFC 9112 §7.1), refusing more than ``limit`` bytes."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_field = read_line(rfile).split(b";", 1)[0].strip()
+        try:
+            size = int(size_field, 16)
+        except ValueError:
+            raise MessageError(HTTPStatus.BAD_REQUEST, "malformed chunk size") from None
+        if size == 0:
+            read_headers(rfile)  # trailer fields, discarded
+            return b"".join(parts)
+        total += size
+        if total > limit:
+            raise MessageError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+        parts.append(read_exact(rfile, size))
+        read_line(rfile)
+
+
+def read_body(rfile: BinaryIO, headers: Headers, limit: int) -> bytes:
+    """Read a request-style body: chunked, Content-Length, or none at all."""
+    if is_chunked(headers):
+        return read_chunked(rfile, limit)
+    length = body_length(headers)
+    if not length:
+        return b""
+    if length > limit:
+        raise MessageError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+    return read_exact(rfile, length)
+
+
+def render_head(start_line: str, headers: Headers | list[tuple[str, str]]) -> bytes:
+    """Render a start line and header fields, ending with the empty line."""
+    items = headers.items() if isinstance(headers, dict) else headers
+    lines = [start_line]
+    lines.extend(f"{name}: {value}" for name, value in items)
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1")
+
+
+def end_to_end(headers: Headers) -> Headers:
+    """Return the headers without the hop-by-hop ones, including those named by Connection."""
+    named = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+    return {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k not in named}

@@ -1,0 +1,454 @@
+"""The store's storage layer: every SQL statement of First Price Twitter lives here.
+
+`Database` wraps one sqlite3 file (WAL mode) laid out by schema.sql next to this module.
+It knows nothing of HTTP; store/app.py turns its results into JSON. Input is validated by
+the caller (lengths, usernames, hashtag parsing); this layer keeps the data consistent,
+answers every list with an index range scan, newest first, and pages with "before" cursors.
+
+Threads: each thread gets its own connection, opened on first use. Reads run without a
+lock (WAL lets them proceed beside a writer); every write runs under one lock inside
+"BEGIN IMMEDIATE", so writers queue in Python instead of failing with "database is locked".
+"""
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypedDict
+
+SCHEMA_PATH = Path(__file__).with_name("schema.sql")
+
+# Stands in for "no cursor" so each page query is one SQL string: larger than any rowid.
+_NO_CURSOR = 2**63 - 1
+
+# Columns of a Tweet, joined with its author's username.
+_TWEET_COLUMNS = (
+    "t.id, a.username, t.text, t.hashtags, t.likes, t.created_at, t.edited_at, t.author_id"
+)
+_ACCOUNT_COLUMNS = "id, username, display_name, created_at, tweet_count"
+
+# The page queries are module constants so the tests can EXPLAIN them. Each reads at most
+# limit + 1 rows along an index, newest first; CROSS JOIN pins tweets as the outer loop.
+TIMELINE_SQL = f"""
+    select {_TWEET_COLUMNS} from tweets t cross join accounts a on a.id = t.author_id
+    where t.id < ? order by t.id desc limit ?"""
+AUTHOR_SQL = f"""
+    select {_TWEET_COLUMNS} from tweets t cross join accounts a on a.id = t.author_id
+    where t.author_id = ? and t.id < ? order by t.id desc limit ?"""
+TAG_SQL = f"""
+    select {_TWEET_COLUMNS} from tweet_tags g
+        cross join tweets t on t.id = g.tweet_id
+        cross join accounts a on a.id = t.author_id
+    where g.tag = ? and g.tweet_id < ? order by g.tweet_id desc limit ?"""
+# FTS5 walks its index in rowid order, so "order by rowid desc limit" stops after the
+# first page instead of sorting every match; "rowid < ?" lets it seek to the cursor.
+SEARCH_SQL = f"""
+    select {_TWEET_COLUMNS} from (
+        select rowid as id from tweets_fts where tweets_fts match ? and rowid < ?
+        order by rowid desc limit ?) m
+        cross join tweets t on t.id = m.id
+        cross join accounts a on a.id = t.author_id
+    order by t.id desc"""
+ACCOUNTS_SQL = f"""
+    select {_ACCOUNT_COLUMNS} from accounts where id < ? order by id desc limit ?"""
+
+
+class UsernameTaken(Exception):
+    """The username is already in use, ignoring case."""
+
+
+class NotAuthor(Exception):
+    """Someone other than its author tried to edit or delete a tweet."""
+
+
+class UnknownAccount(LookupError):
+    """A tweet was posted for an account id that does not exist."""
+
+
+class Account(TypedDict):
+    id: int
+    username: str
+    display_name: str
+    created_at: str
+    tweet_count: int
+
+
+class Credentials(TypedDict):
+    id: int
+    username: str
+    password_hash: str
+
+
+class Tweet(TypedDict):
+    id: int
+    author: str
+    text: str
+    hashtags: list[str]
+    likes: int
+    created_at: str
+    edited_at: str | None
+
+
+class Page(TypedDict):
+    items: list[Any]  # Account or Tweet dicts
+    next: str | None
+
+
+class TagCount(TypedDict):
+    tag: str
+    tweets: int
+
+
+class BatchResult(TypedDict):
+    batch_id: str
+    duplicate: bool
+    applied: dict[int, int]  # tweet id -> likes added by this batch
+    likes: dict[int, int]  # tweet id -> its like total afterwards
+    missing: list[int]
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced, so close() can reach every thread's."""
+
+
+def iso_time(seconds: float) -> str:
+    """Format a Unix time as ISO 8601 UTC with milliseconds, e.g. 2026-11-29T23:57:38.123Z."""
+    whole, millis = divmod(int(round(seconds * 1000)), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def fts_query(q: str) -> str:
+    """Turn user text into an FTS5 query that ANDs its words, each as a quoted string."""
+    # Quoting every word makes FTS5 syntax ("AND", "*", "NEAR(", quotes) plain text.
+    return " ".join('"' + word.replace('"', '""') + '"' for word in re.findall(r"\w+", q))
+
+
+def prefix_end(prefix: str) -> str | None:
+    """Return the smallest string above every string starting with prefix (None: no bound)."""
+    # Code point order is UTF-8 byte order, which is how sqlite compares text.
+    while prefix and ord(prefix[-1]) == 0x10FFFF:
+        prefix = prefix[:-1]
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
+
+
+def _page(items: list[Any], limit: int) -> Page:
+    """Cut a limit + 1 fetch down to a page whose cursor says whether more may follow."""
+    if len(items) > limit:
+        return {"items": items[:limit], "next": str(items[limit - 1]["id"])}
+    return {"items": items, "next": None}
+
+
+def _tweet(row: sqlite3.Row) -> Tweet:
+    return {
+        "id": row[0], "author": row[1], "text": row[2], "hashtags": json.loads(row[3]),
+        "likes": row[4], "created_at": row[5], "edited_at": row[6],
+    }
+
+
+def _account(row: sqlite3.Row) -> Account:
+    return {
+        "id": row[0], "username": row[1], "display_name": row[2],
+        "created_at": row[3], "tweet_count": row[4],
+    }
+
+
+def _tags_json(hashtags: Sequence[str]) -> str:
+    # The caller normalises tags already; doing it again keeps the primary key of
+    # tweet_tags from ever rejecting a tweet over a repeated tag.
+    return json.dumps(list(dict.fromkeys(tag.lower() for tag in hashtags)), ensure_ascii=False)
+
+
+class Database:
+    """The store's data, in one sqlite3 file, safe to use from many threads."""
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._local = threading.local()
+        self._open: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._open_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._queries = 0
+        conn = self._conn()
+        # WAL is a property of the file: set once, it lets readers run beside the writer.
+        conn.execute("pragma journal_mode = wal")
+        conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+    # -- connections and statements ------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # check_same_thread=False only so close() may close other threads' connections;
+            # each connection is otherwise used by the thread that opened it.
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, factory=_Connection,
+            )
+            # NORMAL is durable across application crashes in WAL mode; only an OS crash can
+            # lose the last commits, and it saves an fsync per write.
+            conn.execute("pragma synchronous = normal")
+            conn.execute("pragma busy_timeout = 5000")
+            conn.execute("pragma foreign_keys = on")
+            self._local.conn = conn
+            with self._open_lock:
+                self._open.add(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close the calling thread's connection and every other one still open."""
+        self._local.conn = None
+        with self._open_lock:
+            conns = list(self._open)
+            self._open.clear()
+        for conn in conns:
+            conn.close()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Execute one statement on this thread's connection and return all its rows."""
+        rows = self._conn().execute(sql, params).fetchall()
+        with self._count_lock:
+            self._queries += 1
+        return rows
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self._run(sql, params)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """Run the block as one write transaction, rolled back if it raises."""
+        with self._write_lock:
+            conn = self._conn()
+            # IMMEDIATE takes the write lock up front: a deferred transaction that
+            # upgrades from read to write can fail with SQLITE_BUSY despite busy_timeout.
+            conn.execute("begin immediate")
+            try:
+                yield
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            conn.execute("commit")
+
+    @property
+    def queries(self) -> int:
+        """Count the SQL statements run so far (transaction control not included)."""
+        with self._count_lock:
+            return self._queries
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def create_account(self, username: str, password_hash: str, display_name: str) -> Account:
+        """Create an account; raise UsernameTaken if the name is used in any case."""
+        created_at = iso_time(self.clock())
+        try:
+            with self._write():
+                row = self._one(
+                    "insert into accounts (username, display_name, display_lower,"
+                    " password_hash, created_at) values (?, ?, ?, ?, ?) returning id",
+                    (username, display_name, display_name.lower(), password_hash, created_at),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise UsernameTaken(username) from exc
+        assert row is not None
+        return {"id": row[0], "username": username, "display_name": display_name,
+                "created_at": created_at, "tweet_count": 0}
+
+    def get_account(self, username: str) -> Account | None:
+        """Return the account with this username, ignoring case."""
+        row = self._one(f"select {_ACCOUNT_COLUMNS} from accounts where username = ?",
+                        (username,))
+        return _account(row) if row else None
+
+    def get_credentials(self, username: str) -> Credentials | None:
+        """Return what logging in checks: id, username and password hash."""
+        row = self._one("select id, username, password_hash from accounts where username = ?",
+                        (username,))
+        return {"id": row[0], "username": row[1], "password_hash": row[2]} if row else None
+
+    def list_accounts(self, limit: int, before: int | None) -> Page:
+        """Return a page of accounts, newest first, with ids below before."""
+        rows = self._run(ACCOUNTS_SQL, (_cursor(before), limit + 1))
+        return _page([_account(row) for row in rows], limit)
+
+    def search_accounts(self, q: str, limit: int) -> list[Account]:
+        """Find accounts whose username or display name holds q: prefix matches first."""
+        needle = q.strip().lower()
+        if not needle or limit <= 0:
+            return []
+        found = self._prefix_accounts(needle, limit)
+        if len(found) < limit:
+            found.update(self._containing_accounts(needle, limit, exclude=found))
+        return list(found.values())[:limit]
+
+    def _prefix_accounts(self, needle: str, limit: int) -> dict[int, Account]:
+        # Two index range scans ("name >= needle and name < end"), not LIKE: LIKE would
+        # need escaping for % and _ and cannot use an index on a NOCASE column here.
+        end = prefix_end(needle)
+        assert end is not None
+        rows = self._run(
+            f"select {_ACCOUNT_COLUMNS} from accounts where username >= ? and username < ?"
+            f" union select {_ACCOUNT_COLUMNS} from accounts"
+            " where display_lower >= ? and display_lower < ?"
+            " order by username collate nocase limit ?",
+            (needle, end, needle, end, limit),
+        )
+        return {row[0]: _account(row) for row in rows}
+
+    def _containing_accounts(
+        self, needle: str, limit: int, exclude: dict[int, Account],
+    ) -> dict[int, Account]:
+        # A substring can sit anywhere, so no index helps: this scans accounts, stopping
+        # once it has enough. instr() takes needle as plain text, wildcards included.
+        rows = self._run(
+            f"select {_ACCOUNT_COLUMNS} from accounts"
+            " where instr(lower(username), ?) > 0 or instr(display_lower, ?) > 0"
+            " order by username collate nocase limit ?",
+            (needle, needle, limit + len(exclude)),
+        )
+        return {row[0]: _account(row) for row in rows if row[0] not in exclude}
+
+    # -- tweets --------------------------------------------------------------------------
+
+    def create_tweet(self, author_id: int, text: str, hashtags: list[str]) -> Tweet:
+        """Post a tweet; raise UnknownAccount if author_id names no account."""
+        created_at = iso_time(self.clock())
+        tags = _tags_json(hashtags)
+        with self._write():
+            author = self._one("select username from accounts where id = ?", (author_id,))
+            if author is None:
+                raise UnknownAccount(author_id)
+            row = self._one(
+                "insert into tweets (author_id, text, hashtags, created_at)"
+                " values (?, ?, ?, ?) returning id",
+                (author_id, text, tags, created_at),
+            )
+        assert row is not None
+        return {"id": row[0], "author": author[0], "text": text, "hashtags": json.loads(tags),
+                "likes": 0, "created_at": created_at, "edited_at": None}
+
+    def get_tweet(self, tweet_id: int) -> Tweet | None:
+        """Return one tweet, or None if there is none with this id."""
+        row = self._tweet_row(tweet_id)
+        return _tweet(row) if row else None
+
+    def _tweet_row(self, tweet_id: int) -> sqlite3.Row | None:
+        return self._one(
+            f"select {_TWEET_COLUMNS} from tweets t cross join accounts a"
+            " on a.id = t.author_id where t.id = ?", (tweet_id,))
+
+    def edit_tweet(
+        self, tweet_id: int, text: str, hashtags: list[str], author_id: int | None,
+    ) -> Tweet | None:
+        """Replace a tweet's text and tags; None if absent, NotAuthor if not author_id's."""
+        edited_at = iso_time(self.clock())
+        tags = _tags_json(hashtags)
+        with self._write():
+            row = self._tweet_row(tweet_id)
+            if row is None:
+                return None
+            _check_author(row, author_id)
+            # Triggers move the full-text entry and the tag rows and counts along.
+            self._run("update tweets set text = ?, hashtags = ?, edited_at = ? where id = ?",
+                      (text, tags, edited_at, tweet_id))
+        tweet = _tweet(row)
+        tweet.update(text=text, hashtags=json.loads(tags), edited_at=edited_at)
+        return tweet
+
+    def delete_tweet(self, tweet_id: int, author_id: int | None) -> bool:
+        """Delete a tweet; False if absent, NotAuthor if it is not author_id's."""
+        with self._write():
+            row = self._tweet_row(tweet_id)
+            if row is None:
+                return False
+            _check_author(row, author_id)
+            self._run("delete from tweets where id = ?", (tweet_id,))
+        return True
+
+    # -- tweet lists ---------------------------------------------------------------------
+
+    def timeline(self, limit: int, before: int | None) -> Page:
+        """Return a page of all tweets, newest first, with ids below before."""
+        rows = self._run(TIMELINE_SQL, (_cursor(before), limit + 1))
+        return _page([_tweet(row) for row in rows], limit)
+
+    def author_tweets(self, username: str, limit: int, before: int | None) -> Page | None:
+        """Return a page of one account's tweets, or None if there is no such account."""
+        author = self._one("select id from accounts where username = ?", (username,))
+        if author is None:
+            return None
+        rows = self._run(AUTHOR_SQL, (author[0], _cursor(before), limit + 1))
+        return _page([_tweet(row) for row in rows], limit)
+
+    def tag_tweets(self, tag: str, limit: int, before: int | None) -> Page:
+        """Return a page of the tweets carrying a hashtag, matched ignoring case."""
+        rows = self._run(TAG_SQL, (tag.lower(), _cursor(before), limit + 1))
+        return _page([_tweet(row) for row in rows], limit)
+
+    def search_tweets(self, q: str, limit: int, before: int | None) -> Page:
+        """Return a page of the tweets holding every word of q, ignoring case."""
+        match = fts_query(q)
+        if not match:
+            return {"items": [], "next": None}
+        rows = self._run(SEARCH_SQL, (match, _cursor(before), limit + 1))
+        return _page([_tweet(row) for row in rows], limit)
+
+    def hashtags(self, prefix: str, limit: int) -> list[TagCount]:
+        """Return the hashtags starting with prefix, most used first, then by name."""
+        prefix = prefix.lower()
+        end = prefix_end(prefix)
+        if end is None:
+            # Everything: walk the popularity index and stop after limit rows.
+            rows = self._run("select tag, tweets from hashtag_counts"
+                             " order by tweets desc, tag limit ?", (limit,))
+        else:
+            # A prefix: range scan on the tag, then sort only the tags that matched.
+            rows = self._run("select tag, tweets from hashtag_counts where tag >= ? and tag < ?"
+                             " order by tweets desc, tag limit ?", (prefix, end, limit))
+        return [{"tag": row[0], "tweets": row[1]} for row in rows]
+
+    # -- likes and stats -----------------------------------------------------------------
+
+    def apply_like_batch(self, batch_id: str, likes: dict[int, int]) -> BatchResult:
+        """Add a batch of likes in one transaction, unless this batch_id was applied before."""
+        result: BatchResult = {"batch_id": batch_id, "duplicate": False, "applied": {},
+                               "likes": {}, "missing": []}
+        with self._write():
+            # The batch id is recorded in the same transaction as the likes, so a batch
+            # retried after a lost reply, or a crash at any point, never counts twice.
+            if not self._run("insert into applied_batches (batch_id, applied_at) values (?, ?)"
+                             " on conflict do nothing returning 1",
+                             (batch_id, iso_time(self.clock()))):
+                result["duplicate"] = True
+                return result
+            for tweet_id, count in likes.items():
+                row = self._one("update tweets set likes = likes + ? where id = ?"
+                                " returning likes", (count, tweet_id))
+                if row is None:
+                    result["missing"].append(tweet_id)
+                else:
+                    result["applied"][tweet_id] = count
+                    result["likes"][tweet_id] = row[0]
+        return result
+
+    def stats(self) -> dict[str, int]:
+        """Return running totals: queries run, accounts, tweets, likes written, batches."""
+        rows = self._run("select name, value from counters")
+        totals = {name: value for name, value in rows}
+        totals["queries"] = self.queries
+        return totals
+
+
+def _cursor(before: int | None) -> int:
+    return _NO_CURSOR if before is None else before
+
+
+def _check_author(row: sqlite3.Row, author_id: int | None) -> None:
+    # author_id None means the caller speaks with authority (an operator), not a user.
+    if author_id is not None and row[7] != author_id:
+        raise NotAuthor(row[0])
