@@ -5,12 +5,12 @@ the pooled keep-alive client, and environment configuration helpers.
 """
 from httpkit.client import Upstream, UpstreamError, UpstreamResponse, UpstreamTimeout
 from httpkit.errors import HTTPError
-from httpkit.messages import Request, Response, json_response, optional, require
+from httpkit.messages import Request, Response, json_response, optional, page_params, require
 from httpkit.routing import Router
 from httpkit.server import Server, serve, start_in_thread, stop_thread
 
 __all__ = [
     "HTTPError", "Request", "Response", "Router", "Server", "Upstream", "UpstreamError",
-    "UpstreamResponse", "UpstreamTimeout", "json_response", "optional", "require", "serve",
-    "start_in_thread", "stop_thread",
+    "UpstreamResponse", "UpstreamTimeout", "json_response", "optional", "page_params", "require",
+    "serve", "start_in_thread", "stop_thread",
 ]

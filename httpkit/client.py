@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from httpkit import wire
@@ -74,7 +74,7 @@ class Connection:
                                 sent=False) from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(read_timeout)
-        self.rfile: BinaryIO = self.sock.makefile("rb")
+        self.rfile = self.sock.makefile("rb")
         self.last_used = time.monotonic()
         self.reusable = True
 

@@ -90,6 +90,19 @@ def optional(data: dict[str, Any], name: str, kind: type[T], default: T) -> T:
     return require(data, name, kind)
 
 
+def page_params(request: Request, default: int = 20, most: int = 100) -> tuple[int, int | None]:
+    """Return ``(limit, cursor)`` from ``?limit=&cursor=``, or raise 400."""
+    raw_limit = request.query.get("limit", "")
+    raw_cursor = request.query.get("cursor", "")
+    if raw_limit and not (raw_limit.isdigit() and 1 <= int(raw_limit) <= most):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, f"limit must be a whole number from 1 to {most}",
+                        "invalid_limit")
+    if raw_cursor and not (raw_cursor.isdigit() and int(raw_cursor) > 0):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "cursor must be the 'next' of a previous page",
+                        "invalid_cursor")
+    return (int(raw_limit) if raw_limit else default), (int(raw_cursor) if raw_cursor else None)
+
+
 def json_name(kind: type) -> str:
     """Name a Python type the way a JSON user would."""
     names = {str: "string", int: "integer", float: "number", bool: "boolean",

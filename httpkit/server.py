@@ -36,10 +36,11 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: Server
     unread = 0  # a declared body length not read yet
+    announce_keep_alive = False
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # frees the thread of an idle or slow client
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # frees idle or slow clients
 
     def handle_one_request(self) -> None:
         self.close_connection = True
@@ -70,7 +71,11 @@ class Handler(BaseHTTPRequestHandler):
         method, target, version = parts
         headers = wire.read_headers(self.rfile)
         connection = headers.get("connection", "").lower()
-        keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
+        self.announce_keep_alive = version == "HTTP/1.0" and "keep-alive" in connection
+        if version == "HTTP/1.0":
+            keep_alive = self.announce_keep_alive
+        else:
+            keep_alive = "close" not in connection
         if headers.get("expect", "").lower() == "100-continue":
             self.continue_if_small(headers)
         else:
@@ -111,6 +116,8 @@ class Handler(BaseHTTPRequestHandler):
             lines.append(f"Content-Length: {len(response.body)}")
         if self.close_connection:
             lines.append("Connection: close")
+        elif self.announce_keep_alive:  # an HTTP/1.0 client (ab -k) needs to be told
+            lines.append("Connection: keep-alive")
         lines.append("\r\n")
         head = "\r\n".join(lines).encode("latin-1")
         body = b"" if head_only or response.status in BODYLESS_STATUSES else response.body
@@ -150,13 +157,13 @@ class Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind would call socket.getfqdn, a DNS lookup that can hang.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     @property
     def url(self) -> str:
         """Return the base URL the server listens on."""
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server_name}:{self.server_port}"
 
     def http_date(self) -> str:
         """Return the Date header value, formatted at most once a second."""
@@ -226,5 +233,3 @@ def stop_thread(server: Server, thread: threading.Thread) -> None:
     server.shutdown()
     thread.join(timeout=5)
     server.server_close()
-
-

@@ -8,12 +8,21 @@ case-insensitive), with repeated fields joined by commas (RFC 9110 §5.3).
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import BinaryIO
+from typing import Protocol
 
 MAX_LINE = 65536
 MAX_HEADERS = 100
 
 Headers = dict[str, str]
+
+
+class Reader(Protocol):
+    """A buffered binary stream: a socket's ``makefile("rb")``."""
+
+    def readline(self, size: int, /) -> bytes: ...
+
+    def read(self, size: int, /) -> bytes: ...
+
 
 # RFC 9110 §7.6.1: these describe one connection and are never forwarded.
 HOP_BY_HOP = frozenset({
@@ -31,7 +40,7 @@ class MessageError(Exception):
         self.message = message
 
 
-def read_line(rfile: BinaryIO) -> bytes:
+def read_line(rfile: Reader) -> bytes:
     """Read one CRLF-terminated line, refusing lines longer than MAX_LINE."""
     line = rfile.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
@@ -39,7 +48,7 @@ def read_line(rfile: BinaryIO) -> bytes:
     return line
 
 
-def read_headers(rfile: BinaryIO) -> Headers:
+def read_headers(rfile: Reader) -> Headers:
     """Read a header block up to its empty line."""
     headers: Headers = {}
     for _ in range(MAX_HEADERS + 1):
@@ -82,7 +91,7 @@ def is_chunked(headers: Headers) -> bool:
     return True
 
 
-def read_exact(rfile: BinaryIO, size: int) -> bytes:
+def read_exact(rfile: Reader, size: int) -> bytes:
     """Read exactly ``size`` bytes or raise ConnectionError."""
     data = rfile.read(size)
     if len(data) != size:
@@ -90,7 +99,7 @@ def read_exact(rfile: BinaryIO, size: int) -> bytes:
     return data
 
 
-def read_chunked(rfile: BinaryIO, limit: int) -> bytes:
+def read_chunked(rfile: Reader, limit: int) -> bytes:
     """Read a chunked body (RFC 9112 §7.1), refusing more than ``limit`` bytes."""
     parts: list[bytes] = []
     total = 0
@@ -110,7 +119,7 @@ def read_chunked(rfile: BinaryIO, limit: int) -> bytes:
         read_line(rfile)
 
 
-def read_body(rfile: BinaryIO, headers: Headers, limit: int) -> bytes:
+def read_body(rfile: Reader, headers: Headers, limit: int) -> bytes:
     """Read a request-style body: chunked, Content-Length, or none at all."""
     if is_chunked(headers):
         return read_chunked(rfile, limit)

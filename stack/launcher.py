@@ -1,0 +1,163 @@
+"""Start every service as a local process, wait for each health check, print the URLs, and on
+Ctrl-C (or SIGTERM) stop them front to back so that pending work is flushed downstream.
+
+Environment: CACHES (2), DATA_DIR (./data), HOST (127.0.0.1), and <SERVICE>_PORT to move a
+service off its default port (STORE_PORT=8400, ...; CACHE_PORT is the first cache's port).
+Every other variable (CACHE_TTL_S, LOG_REQUESTS, ...) is passed on to the services.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import IO
+
+from httpkit.config import ConfigError, env_int, env_str
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, host: str) -> str:
+        return f"http://{host}:{self.port}"
+
+
+def plan(host: str, ports: dict[str, int]) -> list[Service]:
+    """Return the services in start order, each wired to the one behind it."""
+    return [
+        Service("store", "store", ports["store"]),
+    ]
+
+
+def default_ports() -> dict[str, int]:
+    """Return DESIGN.md's default ports, moved by <SERVICE>_PORT variables."""
+    defaults = {"web": 8080, "lb": 8000, "cache": 8101, "api": 8200, "dbcache": 8300,
+                "store": 8400}
+    return {name: env_int(f"{name.upper()}_PORT", port, 1) for name, port in defaults.items()}
+
+
+class Stack:
+    """A set of running service processes."""
+
+    def __init__(self, services: list[Service], host: str, env: dict[str, str]) -> None:
+        self.services = services
+        self.host = host
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        """Start each service in order and wait for its health check."""
+        for service in self.services:
+            check_port_free(self.host, service)
+            env = {**self.env, **service.env, "HOST": self.host, "PORT": str(service.port)}
+            # A process group of its own: Ctrl-C reaches only the launcher, which then stops
+            # the services in order (the front first, so the API can flush likes to the store).
+            proc = subprocess.Popen([sys.executable, "-m", service.module], env=env,
+                                    stderr=subprocess.PIPE, process_group=0)
+            self.procs[service.name] = proc
+            assert proc.stderr is not None
+            threading.Thread(target=relay, args=(service.name, proc.stderr), daemon=True).start()
+            wait_healthy(service.url(self.host), proc, service.name)
+
+    def failed(self) -> str | None:
+        """Return the name of a service that has exited, if any."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                return name
+        return None
+
+    def stop(self) -> None:
+        """Stop the services front to back: SIGTERM, then SIGKILL after a grace period."""
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    print(f"{name} did not stop in {STOP_TIMEOUT_S:.0f} s; killing it",
+                          file=sys.stderr)
+                    proc.kill()
+                    proc.wait()
+        self.procs.clear()
+
+
+def relay(name: str, stream: IO[bytes]) -> None:
+    """Copy a service's log lines to our stderr, each prefixed with its name."""
+    for line in stream:
+        sys.stderr.write(f"[{name}] {line.decode(errors='replace')}")
+    stream.close()
+
+
+def check_port_free(host: str, service: Service) -> None:
+    """Fail clearly when a port is taken, instead of letting the service die obscurely."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, service.port))
+        except OSError:
+            variable = f"{service.name.upper()}_PORT"
+            raise StackError(f"port {service.port} for {service.name} is in use (another "
+                             f"`make run`?); stop it, or set {variable} to another port") from None
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
+    """Poll ``url``/healthz until it answers ok, the process exits, or time runs out."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{name} exited with status {proc.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
+                if json.load(answer).get("status") == "ok":
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise StackError(f"{name} did not become healthy within {START_TIMEOUT_S:.0f} s")
+
+
+class StackError(Exception):
+    """The stack could not be started."""
+
+
+def main() -> None:
+    """Run the stack until Ctrl-C or SIGTERM."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        host = env_str("HOST", "127.0.0.1")
+        env = {**os.environ, "DATA_DIR": os.path.abspath(env_str("DATA_DIR", "data"))}
+        stack = Stack(plan(host, default_ports()), host, env)
+    except ConfigError as err:
+        sys.exit(f"configuration error: {err}")
+    try:
+        stack.start()
+        for service in stack.services:
+            print(f"  {service.name:<8} {service.url(host)}", flush=True)
+        print("All services are up. Press Ctrl-C to stop.", flush=True)
+        while not stopping.wait(0.5):
+            if (dead := stack.failed()) is not None:
+                raise StackError(f"{dead} exited unexpectedly")
+    except StackError as err:
+        print(f"make run: {err}", file=sys.stderr)
+        stack.stop()
+        sys.exit(1)
+    print("Stopping...", flush=True)
+    stack.stop()
+    print("Stopped.", flush=True)

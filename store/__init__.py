@@ -1,0 +1,1 @@
+"""store: the database server, the only process that opens the sqlite3 file."""

@@ -1,0 +1,3 @@
+from store.app import main
+
+main()

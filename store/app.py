@@ -1,0 +1,257 @@
+"""store: the database server — a small JSON-over-HTTP data API over one sqlite3 file.
+
+It is the only process that opens the file (WAL mode, one connection per thread). The public
+rules (validation, passwords, hashtag parsing) live in ``api``; this service trusts its caller
+for those but still answers 400 for a malformed request, never 500.
+
+Environment: HOST (127.0.0.1), PORT (8400), DATA_DIR (./data; the file is twitter.sqlite3),
+LOG_REQUESTS (off).
+
+Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous page>):
+  GET  /healthz, /stats
+  POST /accounts {username, password_hash, display_name}     GET /accounts
+  GET  /accounts/search?q=   /accounts/{username}   /accounts/{username}/tweets
+  GET  /accounts/{username}/credentials   (what log in needs; never cached)
+  POST /tweets {author_id, text, hashtags}     GET /tweets   /tweets/search?q=   /tweets/{id}
+  PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id=
+  GET  /hashtags?q=   /hashtags/{tag}/tweets
+  POST /like-batches {batch_id, likes: {tweet_id: n}}   (each batch_id applied once)
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable, Iterator
+
+from httpkit import (HTTPError, Request, Response, Router, Server, json_response, optional,
+                     page_params, require, serve)
+from httpkit.config import env_bool, env_int, env_str, run_main
+from store.db import Database, NotAuthor, UnknownAccount, UsernameTaken
+
+NO_STORE = [("Cache-Control", "no-store")]
+ID = "{id:[0-9]+}"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8400
+    data_dir: str = "data"
+    log_requests: bool = False
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Read the configuration from the environment."""
+        return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0),
+                   env_str("DATA_DIR", cls.data_dir), env_bool("LOG_REQUESTS", False))
+
+
+class StoreApp:
+    """The data API's handlers over one ``Database``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def routes(self) -> Router:
+        """Return the routing table."""
+        router = Router()
+        for method, template, handler in [
+            ("GET", "/healthz", self.health),
+            ("GET", "/stats", self.stats),
+            ("POST", "/accounts", self.create_account),
+            ("GET", "/accounts", self.list_accounts),
+            ("GET", "/accounts/search", self.search_accounts),
+            ("GET", "/accounts/{username}", self.get_account),
+            ("GET", "/accounts/{username}/credentials", self.get_credentials),
+            ("GET", "/accounts/{username}/tweets", self.author_tweets),
+            ("POST", "/tweets", self.create_tweet),
+            ("GET", "/tweets", self.timeline),
+            ("GET", "/tweets/search", self.search_tweets),
+            ("GET", f"/tweets/{ID}", self.get_tweet),
+            ("PUT", f"/tweets/{ID}", self.edit_tweet),
+            ("DELETE", f"/tweets/{ID}", self.delete_tweet),
+            ("GET", "/hashtags", self.hashtags),
+            ("GET", "/hashtags/{tag}/tweets", self.tag_tweets),
+            ("POST", "/like-batches", self.apply_like_batch),
+        ]:
+            router.add(method, template, self.counted(handler))
+        return router
+
+    def counted(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """Wrap a handler so that every data request is counted."""
+        def wrapper(request: Request) -> Response:
+            with self._lock:
+                self.requests += 1
+            try:
+                return handler(request)
+            except OverflowError:  # an integer beyond SQLite's 64 bits
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "a number is out of range",
+                                "invalid_field") from None
+        return wrapper
+
+    def health(self, request: Request) -> Response:
+        self.db.stats()  # proves the file is open and readable
+        return json_response({"status": "ok"}, headers=NO_STORE)
+
+    def stats(self, request: Request) -> Response:
+        return json_response({"requests": self.requests, **self.db.stats()}, headers=NO_STORE)
+
+    def create_account(self, request: Request) -> Response:
+        data = request.json()
+        try:
+            account = self.db.create_account(require(data, "username", str),
+                                             require(data, "password_hash", str),
+                                             optional(data, "display_name", str, ""))
+        except UsernameTaken:
+            raise HTTPError(HTTPStatus.CONFLICT, "that username is taken",
+                            "username_taken") from None
+        return json_response(account, HTTPStatus.CREATED,
+                             [("Location", f"/accounts/{account['username']}")])
+
+    def list_accounts(self, request: Request) -> Response:
+        page = self.db.list_accounts(*page_params(request))
+        return json_response({"accounts": page["items"], "next": page["next"]})
+
+    def search_accounts(self, request: Request) -> Response:
+        limit, _ = page_params(request)
+        return json_response({"accounts": self.db.search_accounts(query_text(request), limit)})
+
+    def get_account(self, request: Request) -> Response:
+        return json_response(found(self.db.get_account(request.params["username"]), "account"))
+
+    def get_credentials(self, request: Request) -> Response:
+        credentials = self.db.get_credentials(request.params["username"])
+        return json_response(found(credentials, "account"), headers=NO_STORE)
+
+    def author_tweets(self, request: Request) -> Response:
+        page = self.db.author_tweets(request.params["username"], *page_params(request))
+        return tweet_page(found(page, "account"))
+
+    def create_tweet(self, request: Request) -> Response:
+        data = request.json()
+        try:
+            tweet = self.db.create_tweet(require(data, "author_id", int),
+                                         require(data, "text", str), tag_list(data))
+        except UnknownAccount:
+            raise HTTPError(HTTPStatus.NOT_FOUND, "no such account") from None
+        return json_response(tweet, HTTPStatus.CREATED, [("Location", f"/tweets/{tweet['id']}")])
+
+    def timeline(self, request: Request) -> Response:
+        return tweet_page(self.db.timeline(*page_params(request)))
+
+    def search_tweets(self, request: Request) -> Response:
+        return tweet_page(self.db.search_tweets(query_text(request), *page_params(request)))
+
+    def get_tweet(self, request: Request) -> Response:
+        return json_response(found(self.db.get_tweet(tweet_id(request)), "tweet"))
+
+    def edit_tweet(self, request: Request) -> Response:
+        data = request.json()
+        author_id = optional(data, "author_id", int, 0) or None
+        with author_guard():
+            tweet = self.db.edit_tweet(tweet_id(request), require(data, "text", str),
+                                       tag_list(data), author_id)
+        return json_response(found(tweet, "tweet"))
+
+    def delete_tweet(self, request: Request) -> Response:
+        raw_author = request.query.get("author_id", "")
+        if raw_author and not raw_author.isdigit():
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "author_id must be a number", "invalid_field")
+        with author_guard():
+            deleted = self.db.delete_tweet(tweet_id(request), int(raw_author or 0) or None)
+        if not deleted:
+            raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
+        return Response(HTTPStatus.NO_CONTENT)
+
+    def hashtags(self, request: Request) -> Response:
+        limit, _ = page_params(request)
+        prefix = request.query.get("q", "").lstrip("#").lower()
+        return json_response({"hashtags": self.db.hashtags(prefix, limit)})
+
+    def tag_tweets(self, request: Request) -> Response:
+        tag = request.params["tag"].lstrip("#").lower()
+        return tweet_page(self.db.tag_tweets(tag, *page_params(request)))
+
+    def apply_like_batch(self, request: Request) -> Response:
+        data = request.json()
+        batch_id = require(data, "batch_id", str)
+        likes = require(data, "likes", dict)
+        counts: dict[int, int] = {}
+        for key, count in likes.items():
+            if not key.isdigit() or isinstance(count, bool) or not isinstance(count, int) \
+                    or count < 1:
+                raise HTTPError(HTTPStatus.BAD_REQUEST,
+                                "likes must map tweet ids to positive counts", "invalid_field")
+            counts[int(key)] = count
+        if not batch_id or len(batch_id) > 100:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "batch_id must be 1-100 characters",
+                            "invalid_field")
+        return json_response(self.db.apply_like_batch(batch_id, counts))
+
+
+@contextmanager
+def author_guard() -> Iterator[None]:
+    """Turn the database's NotAuthor into a 403."""
+    try:
+        yield
+    except NotAuthor:
+        raise HTTPError(HTTPStatus.FORBIDDEN, "only the author may change this tweet",
+                        "not_author") from None
+
+
+def found(value: Any, what: str) -> Any:
+    """Return ``value`` or raise 404 for a missing ``what``."""
+    if value is None:
+        raise HTTPError(HTTPStatus.NOT_FOUND, f"no such {what}")
+    return value
+
+
+def tweet_id(request: Request) -> int:
+    """Return the tweet id of the path; ids beyond SQLite's 64-bit range name no tweet."""
+    value = int(request.params["id"])
+    if value >= 2 ** 63:
+        raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
+    return value
+
+
+def query_text(request: Request) -> str:
+    """Return the ``q`` parameter, bounded in length."""
+    q = request.query.get("q", "")
+    if len(q) > 500:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "q is longer than 500 characters", "invalid_query")
+    return q
+
+
+def tag_list(data: dict[str, Any]) -> list[str]:
+    """Return the ``hashtags`` field as a list of strings."""
+    tags = optional(data, "hashtags", list, [])
+    if not all(isinstance(tag, str) and tag for tag in tags):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "hashtags must be a list of strings",
+                        "invalid_field")
+    return tags
+
+
+def tweet_page(page: Any) -> Response:
+    """Render a page of tweets."""
+    return json_response({"tweets": page["items"], "next": page["next"]})
+
+
+def make_server(config: Config, clock: Callable[[], float] = time.time) -> Server:
+    """Build the store's server, unstarted, with its database opened."""
+    os.makedirs(config.data_dir, exist_ok=True)
+    db = Database(os.path.join(config.data_dir, "twitter.sqlite3"), clock)
+    server = Server((config.host, config.port), StoreApp(db).routes(), name="store",
+                    log_requests=config.log_requests)
+    server.on_close.append(db.close)
+    return server
+
+
+def main() -> None:
+    """Run the store until SIGINT or SIGTERM."""
+    run_main(Config.from_env, lambda config: serve(make_server(config)))
