@@ -25,8 +25,9 @@ class Route(NamedTuple):
 class Router:
     """Map (method, path) to a handler and the path's named groups."""
 
-    def __init__(self) -> None:
+    def __init__(self, fallback: Handler | None = None) -> None:
         self.routes: list[Route] = []
+        self.fallback = fallback  # answers paths no route matches (a proxy forwards them)
 
     def add(self, method: str, template: str, handler: Handler) -> None:
         """Add a route; ``{name}`` matches one path segment, ``{name:regex}`` a custom one."""
@@ -45,6 +46,8 @@ class Router:
             if route.method == wanted:
                 return route.handler, found.groupdict()
             allowed.append(route.method)
+        if not allowed and self.fallback is not None:
+            return self.fallback, {}
         if not allowed:
             raise HTTPError(HTTPStatus.NOT_FOUND, f"no route for {path}")
         if "GET" in allowed:

@@ -150,6 +150,7 @@ class Server(ThreadingHTTPServer):
         self.name = name
         self.log_requests = log_requests
         self.idle_timeout = idle_timeout
+        self.on_start: list[Callable[[], None]] = []  # background work, begun when serving
         self.on_close: list[Callable[[], None]] = []
         self._date = (0, "")
         super().__init__(address, Handler)
@@ -194,8 +195,15 @@ class Server(ThreadingHTTPServer):
         # A client that vanished mid-write is routine, not worth a traceback on stderr.
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        for hook in self.on_start:
+            hook()
+        self.on_start = []
+        super().serve_forever(poll_interval)
+
     def server_close(self) -> None:
-        for hook in self.on_close:
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:
             hook()
         super().server_close()
 

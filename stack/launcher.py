@@ -36,10 +36,18 @@ class Service:
         return f"http://{host}:{self.port}"
 
 
-def plan(host: str, ports: dict[str, int]) -> list[Service]:
+def plan(host: str, ports: dict[str, int], caches: int) -> list[Service]:
     """Return the services in start order, each wired to the one behind it."""
+    def url(name: str) -> str:
+        return f"http://{host}:{ports[name]}"
+    cache_ports = [ports["cache"] + n for n in range(caches)]
     return [
         Service("store", "store", ports["store"]),
+        Service("dbcache", "dbcache", ports["dbcache"], {"UPSTREAM_URL": url("store")}),
+        *[Service(f"cache{n + 1}", "cache", port, {"UPSTREAM_URL": url("api")})
+          for n, port in enumerate(cache_ports)],
+        Service("lb", "lb", ports["lb"],
+                {"LB_UPSTREAMS": ",".join(f"{host}:{port}" for port in cache_ports)}),
     ]
 
 
@@ -110,7 +118,7 @@ def check_port_free(host: str, service: Service) -> None:
         try:
             probe.bind((host, service.port))
         except OSError:
-            variable = f"{service.name.upper()}_PORT"
+            variable = f"{service.module.upper()}_PORT"
             raise StackError(f"port {service.port} for {service.name} is in use (another "
                              f"`make run`?); stop it, or set {variable} to another port") from None
 
@@ -143,7 +151,7 @@ def main() -> None:
     try:
         host = env_str("HOST", "127.0.0.1")
         env = {**os.environ, "DATA_DIR": os.path.abspath(env_str("DATA_DIR", "data"))}
-        stack = Stack(plan(host, default_ports()), host, env)
+        stack = Stack(plan(host, default_ports(), env_int("CACHES", 2, 1)), host, env)
     except ConfigError as err:
         sys.exit(f"configuration error: {err}")
     try:

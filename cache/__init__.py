@@ -1,0 +1,1 @@
+"""cache: a caching reverse proxy; run as ``cache`` (front caches) and ``dbcache``."""

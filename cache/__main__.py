@@ -1,0 +1,3 @@
+from cache.app import main
+
+main()

@@ -1,0 +1,214 @@
+"""cache: a read cache in front of one upstream, run as N front caches and as ``dbcache``.
+
+GET answers with status 200 are stored for CACHE_TTL_S, keyed by path and query; everything
+else passes through untouched. Requests carrying Authorization and answers marked no-store,
+private or setting a cookie are never stored. ``Cache-Control: no-cache`` on a request
+fetches afresh and replaces the entry; a successful POST/PUT/PATCH/DELETE drops the entries of
+its path and of its Location (RFC 9111 §4.4). Concurrent misses for one key make one upstream
+request. Other replicas keep their copies until they expire: that staleness is the price of
+independent replicas (``LB_STRATEGY=hash`` avoids it per path).
+
+Environment: HOST (127.0.0.1), PORT (8101; dbcache 8300), UPSTREAM_URL (http://127.0.0.1:8200;
+dbcache http://127.0.0.1:8400), CACHE_TTL_S (60), CACHE_MAX_ENTRIES (10000),
+UPSTREAM_TIMEOUT_S (10), LOG_REQUESTS (off).
+
+Own routes: GET /healthz, GET /_cache/stats (never cached or forwarded).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlsplit
+
+from cache.ttl import TTLCache
+from httpkit import (Request, Response, Router, Server, Upstream, UpstreamError, json_response,
+                     serve)
+from httpkit.config import env_bool, env_float, env_int, env_str, run_main
+from httpkit.messages import error_body
+from httpkit.proxy import failure, send, to_response
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+NO_STORE = [("Cache-Control", "no-store")]
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "cache"
+    host: str = "127.0.0.1"
+    port: int = 8101
+    upstream_url: str = "http://127.0.0.1:8200"
+    ttl: float = 60.0
+    max_entries: int = 10_000
+    timeout: float = 10.0
+    log_requests: bool = False
+
+    @classmethod
+    def from_env(cls, name: str = "cache", port: int = 8101,
+                 upstream_url: str = "http://127.0.0.1:8200") -> Config:
+        """Read the configuration from the environment, with this service's defaults."""
+        return cls(name, env_str("HOST", cls.host), env_int("PORT", port, 0),
+                   env_str("UPSTREAM_URL", upstream_url), env_float("CACHE_TTL_S", 60.0, 0),
+                   env_int("CACHE_MAX_ENTRIES", 10_000, 1),
+                   env_float("UPSTREAM_TIMEOUT_S", 10.0, 0.1), env_bool("LOG_REQUESTS", False))
+
+
+@dataclass(slots=True)
+class Stored:
+    """A stored answer, with the headers to replay (hop-by-hop ones already removed)."""
+
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+@dataclass
+class Flight:
+    """One upstream fetch that concurrent misses for the same key wait on."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    response: Response | None = None
+    storable: bool = True  # cleared when a write invalidates the key mid-flight
+
+
+class CachingProxy:
+    """Answer from the TTL cache, or forward to the upstream and store what may be stored."""
+
+    def __init__(self, upstream: Upstream, cache: TTLCache[Stored], name: str = "cache") -> None:
+        self.upstream = upstream
+        self.cache = cache
+        self.name = name
+        self.upstream_requests = 0
+        self.refreshes = 0
+        self._inflight: dict[str, Flight] = {}
+        self._lock = threading.Lock()
+
+    def routes(self) -> Router:
+        """Return the routing table: own routes, everything else forwarded."""
+        router = Router(fallback=self.handle)
+        router.add("GET", "/healthz", self.health)
+        router.add("GET", "/_cache/stats", self.stats)
+        return router
+
+    def health(self, request: Request) -> Response:
+        return json_response({"status": "ok"}, headers=NO_STORE)
+
+    def stats(self, request: Request) -> Response:
+        counts = self.cache.stats
+        return json_response({
+            "name": self.name, "hits": counts.hits, "misses": counts.misses,
+            "entries": len(self.cache), "evictions": counts.evictions,
+            "expirations": counts.expirations, "invalidations": counts.invalidations,
+            "refreshes": self.refreshes, "upstream_requests": self.upstream_requests,
+            "ttl_s": self.cache.ttl, "max_entries": self.cache.max_entries,
+        }, headers=NO_STORE)
+
+    def handle(self, request: Request) -> Response:
+        """Answer any request that is not one of the cache's own."""
+        if request.method not in SAFE_METHODS:
+            return self.write(request)
+        if "authorization" in request.headers:
+            return self.forward(request, ("X-Cache", "MISS"))
+        if "no-cache" in directives(request.headers.get("cache-control", "")):
+            with self._lock:
+                self.refreshes += 1
+            return self.fetch(request, join=False)
+        hit = self.cache.get(request.target)
+        if hit is not None:
+            stored, age = hit
+            return Response(200, stored.body,
+                            [*stored.headers, ("X-Cache", "HIT"), ("Age", str(int(age)))])
+        return self.fetch(request, join=True)
+
+    def fetch(self, request: Request, join: bool) -> Response:
+        """Fetch a missed key, or wait for the fetch already under way for it."""
+        key = request.target
+        with self._lock:
+            flight = self._inflight.get(key) if join else None
+            leading = flight is None
+            if flight is None:
+                flight = Flight()
+                self._inflight.setdefault(key, flight)
+        if not leading:
+            flight.done.wait(self.upstream.read_timeout + self.upstream.connect_timeout)
+            if flight.response is None:
+                return self.forward(request, ("X-Cache", "MISS"))
+            return flight.response
+        try:
+            response = self.forward(request)
+            if flight.storable and request.method == "GET" and storable(response):
+                self.cache.put(key, Stored(response.body, list(response.headers)))
+            response.headers += [("X-Cache", "MISS"), ("Age", "0")]
+            flight.response = response
+        finally:
+            with self._lock:
+                if self._inflight.get(key) is flight:
+                    del self._inflight[key]
+            flight.done.set()
+        return response
+
+    def write(self, request: Request) -> Response:
+        """Forward an unsafe request; on success drop what it made stale (RFC 9111 §4.4)."""
+        response = self.forward(request)
+        if 200 <= response.status < 400:
+            paths = {request.target.partition("?")[0]}
+            location = dict((k.lower(), v) for k, v in response.headers).get("location")
+            if location:
+                paths.add(urlsplit(location).path)
+            for path in paths:
+                self.invalidate(path)
+        return response
+
+    def invalidate(self, path: str) -> None:
+        """Drop the entries of ``path`` and keep fetches under way from storing them."""
+        with self._lock:
+            for key, flight in self._inflight.items():
+                if key.partition("?")[0] == path:
+                    flight.storable = False
+        self.cache.invalidate_path(path)
+
+    def forward(self, request: Request, *extra: tuple[str, str]) -> Response:
+        """Send the request upstream; an unreachable upstream becomes a 502/504 answer."""
+        with self._lock:
+            self.upstream_requests += 1
+        try:
+            return to_response(send(self.upstream, request), *extra)
+        except UpstreamError as err:
+            error = failure(err, f"{self.name}'s upstream")
+            return json_response(error_body(error.code, error.message), error.status)
+
+
+def directives(header: str) -> set[str]:
+    """Return the lower-case directive names of a Cache-Control value."""
+    return {part.split("=", 1)[0].strip().lower() for part in header.split(",")}
+
+
+def storable(response: Response) -> bool:
+    """Tell whether an answer to a GET may be stored (RFC 9111 §3, simplified)."""
+    if response.status != 200:
+        return False
+    for name, value in response.headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            return False
+        if lower == "cache-control" and directives(value) & {"no-store", "private"}:
+            return False
+    return True
+
+
+def make_server(config: Config, clock: Callable[[], float] = time.monotonic) -> Server:
+    """Build the caching proxy's server, unstarted."""
+    upstream = Upstream(config.upstream_url, read_timeout=config.timeout)
+    cache: TTLCache[Stored] = TTLCache(config.ttl, config.max_entries, clock)
+    proxy = CachingProxy(upstream, cache, config.name)
+    server = Server((config.host, config.port), proxy.routes(), name=config.name,
+                    log_requests=config.log_requests)
+    server.on_close.append(upstream.close)
+    return server
+
+
+def main(name: str = "cache", port: int = 8101,
+         upstream_url: str = "http://127.0.0.1:8200") -> None:
+    """Run the caching proxy until SIGINT or SIGTERM."""
+    run_main(lambda: Config.from_env(name, port, upstream_url),
+             lambda config: serve(make_server(config)))

@@ -1,0 +1,107 @@
+"""A bounded TTL cache with least-recently-used eviction and O(1) expiry.
+
+Every entry lives for the same TTL, so the order entries were stored in is the order they
+expire in: expiry only ever looks at the oldest entry, never scans (DESIGN.md asks for amortised
+O(1) per access). Two ordered dicts hold the same keys: ``_by_age`` in store order (for
+expiry) and ``_by_use`` in use order (for LRU eviction). An index from path to keys lets a
+write invalidate every stored query of its path (RFC 9111 §4.4).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
+
+V = TypeVar("V")
+
+
+@dataclass(slots=True)
+class Stats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    expirations: int = 0
+    invalidations: int = 0
+
+
+@dataclass(slots=True)
+class Entry(Generic[V]):
+    value: V
+    stored_at: float
+    path: str
+
+
+@dataclass
+class TTLCache(Generic[V]):
+    """Map keys (path + query) to values for ``ttl`` seconds, at most ``max_entries`` of them."""
+
+    ttl: float = 60.0
+    max_entries: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self) -> None:
+        self._by_age: OrderedDict[str, Entry[V]] = OrderedDict()
+        self._by_use: OrderedDict[str, None] = OrderedDict()
+        self._paths: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._by_age)
+
+    def get(self, key: str) -> tuple[V, float] | None:
+        """Return ``(value, age in seconds)`` and count a hit, or None and count a miss."""
+        with self._lock:
+            now = self.clock()
+            self._expire(now)
+            entry = self._by_age.get(key)
+            if entry is None:
+                self.stats.misses += 1
+                return None
+            self._by_use.move_to_end(key)
+            self.stats.hits += 1
+            return entry.value, now - entry.stored_at
+
+    def put(self, key: str, value: V) -> None:
+        """Store ``value``, replacing any entry for ``key``; evict the least recently used."""
+        path = key.partition("?")[0]
+        with self._lock:
+            now = self.clock()
+            self._expire(now)
+            self._remove(key)
+            self._by_age[key] = Entry(value, now, path)
+            self._by_use[key] = None
+            self._paths.setdefault(path, set()).add(key)
+            while len(self._by_use) > self.max_entries:
+                self._remove(next(iter(self._by_use)))
+                self.stats.evictions += 1
+
+    def invalidate_path(self, path: str) -> int:
+        """Drop every entry stored for ``path`` whatever its query; return how many."""
+        with self._lock:
+            keys = list(self._paths.get(path, ()))
+            for key in keys:
+                self._remove(key)
+            self.stats.invalidations += len(keys)
+            return len(keys)
+
+    def _expire(self, now: float) -> None:
+        # Entries expire in store order, so only the oldest ones are ever looked at.
+        while self._by_age:
+            key, entry = next(iter(self._by_age.items()))
+            if now - entry.stored_at < self.ttl:
+                return
+            self._remove(key)
+            self.stats.expirations += 1
+
+    def _remove(self, key: str) -> None:
+        entry = self._by_age.pop(key, None)
+        if entry is None:
+            return
+        del self._by_use[key]
+        keys = self._paths[entry.path]
+        keys.discard(key)
+        if not keys:
+            del self._paths[entry.path]

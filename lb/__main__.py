@@ -1,0 +1,3 @@
+from lb.app import main
+
+main()

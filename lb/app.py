@@ -1,0 +1,236 @@
+"""lb: a load balancer — a reverse proxy spreading requests over a list of upstreams.
+
+Round robin by default; ``LB_STRATEGY=hash`` sends each path to one replica (rendezvous
+hashing, so a replica's death moves only its own paths), which multiplies the caches' hit rate
+and makes a write's invalidation hold across the tier. A name that resolves to several
+addresses (``docker compose --scale cache=N``) counts as all of them and is re-resolved every
+LB_RESOLVE_S. An upstream that refuses a connection or fails its /healthz is skipped until its
+health check passes again. A request that never reached an upstream is retried on the next
+one; one whose upstream failed after receiving it is replayed only if it is a GET or HEAD.
+
+Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
+LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
+LOG_REQUESTS (off).
+
+Own routes: GET /healthz, GET /_lb/stats.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import zlib
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable
+
+from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
+                     json_response, serve)
+from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
+from httpkit.proxy import failure, send, to_response
+
+log = logging.getLogger(__name__)
+
+REPLAYABLE = frozenset({"GET", "HEAD"})
+NO_STORE = [("Cache-Control", "no-store")]
+STRATEGIES = ("round_robin", "hash")
+
+Resolver = Callable[[str, int], list[str]]
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    upstreams: tuple[str, ...] = ("127.0.0.1:8101", "127.0.0.1:8102")
+    strategy: str = "round_robin"
+    health_interval: float = 1.0
+    resolve_interval: float = 5.0
+    timeout: float = 15.0
+    log_requests: bool = False
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Read the configuration from the environment."""
+        upstreams = tuple(name.strip() for name in env_str("LB_UPSTREAMS", "").split(",")
+                          if name.strip()) or cls.upstreams
+        for name in upstreams:
+            split_host_port(name)
+        strategy = env_str("LB_STRATEGY", cls.strategy).lower().replace("-", "_")
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"LB_STRATEGY={strategy!r} must be one of {', '.join(STRATEGIES)}")
+        return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0), upstreams, strategy,
+                   env_float("LB_HEALTH_S", 1.0, 0.05), env_float("LB_RESOLVE_S", 5.0, 0.1),
+                   env_float("UPSTREAM_TIMEOUT_S", 15.0, 0.1), env_bool("LOG_REQUESTS", False))
+
+
+def split_host_port(name: str) -> tuple[str, int]:
+    """Split ``host:port``; raise ConfigError when it is not one."""
+    host, _, port = name.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"LB_UPSTREAMS entry {name!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Return every address ``host`` resolves to, as ``ip:port``."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    ips = {str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)}
+    return sorted(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips)
+
+
+class Target:
+    """One upstream address with its connections, health and counters."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        self.address = address
+        self.upstream = Upstream(f"http://{address}", read_timeout=timeout)
+        self.probe = Upstream(f"http://{address}", connect_timeout=0.5, read_timeout=1.0)
+        self.seed = zlib.crc32(address.encode())
+        self.healthy = True
+        self.requests = 0
+        self.failures = 0
+
+    def close(self) -> None:
+        self.upstream.close()
+        self.probe.close()
+
+
+class Balancer:
+    """Choose upstreams, forward to them, and keep their list and health up to date."""
+
+    def __init__(self, config: Config, resolver: Resolver = resolve) -> None:
+        self.config = config
+        self.resolver = resolver
+        self.targets: tuple[Target, ...] = ()  # replaced whole, never mutated: read lock-free
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def routes(self) -> Router:
+        """Return the routing table: own routes, everything else balanced."""
+        router = Router(fallback=self.forward)
+        router.add("GET", "/healthz", self.health)
+        router.add("GET", "/_lb/stats", self.stats)
+        return router
+
+    def health(self, request: Request) -> Response:
+        if not any(target.healthy for target in self.targets):
+            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "no upstream is healthy",
+                            "no_upstream")
+        return json_response({"status": "ok"}, headers=NO_STORE)
+
+    def stats(self, request: Request) -> Response:
+        return json_response({
+            "strategy": self.config.strategy,
+            "upstreams": [{"address": t.address, "healthy": t.healthy, "requests": t.requests,
+                           "failures": t.failures, "cache": cache_stats(t)}
+                          for t in self.targets],
+        }, headers=NO_STORE)
+
+    def forward(self, request: Request) -> Response:
+        """Send the request to the first upstream in turn that takes it."""
+        for target in self.candidates(request.path):
+            try:
+                answer = send(target.upstream, request)
+            except UpstreamError as err:
+                self.count(target, failed=True)
+                target.healthy = False  # skipped until its health check passes again
+                log.warning("lb: %s failed: %s", target.address, err)
+                if err.sent and request.method not in REPLAYABLE:
+                    raise failure(err, "the upstream") from None
+                continue
+            self.count(target, failed=False)
+            return to_response(answer)
+        raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "no upstream could take the request",
+                        "no_upstream")
+
+    def candidates(self, path: str) -> list[Target]:
+        """Return the targets to try, in order: healthy ones first, the rest as a last resort."""
+        targets = self.targets
+        if not targets:
+            return []
+        if self.config.strategy == "hash":
+            key = path.encode()
+            ordered = sorted(targets, key=lambda t: zlib.crc32(key, t.seed), reverse=True)
+        else:
+            start = next(self._turn) % len(targets)
+            ordered = list(targets[start:] + targets[:start])
+        return [t for t in ordered if t.healthy] + [t for t in ordered if not t.healthy]
+
+    def count(self, target: Target, failed: bool) -> None:
+        with self._lock:
+            if failed:
+                target.failures += 1
+            else:
+                target.requests += 1
+
+    def refresh(self) -> None:
+        """Resolve every upstream name again; keep known targets, add new, drop gone."""
+        addresses: list[str] = []
+        for name in self.config.upstreams:
+            host, port = split_host_port(name)
+            try:
+                addresses.extend(self.resolver(host, port))
+            except OSError as err:
+                log.warning("lb: cannot resolve %s: %s", host, err)
+                addresses.extend(t.address for t in self.targets
+                                 if t.address.endswith(f":{port}"))
+        known = {target.address: target for target in self.targets}
+        wanted = list(dict.fromkeys(addresses))
+        self.targets = tuple(known.get(a) or Target(a, self.config.timeout) for a in wanted)
+        for address, target in known.items():
+            if address not in wanted:
+                target.close()
+
+    def check_health(self) -> None:
+        """Probe every target's /healthz once."""
+        for target in self.targets:
+            try:
+                target.healthy = target.probe.request("GET", "/healthz").status == 200
+            except UpstreamError:
+                target.healthy = False
+
+    def start(self) -> None:
+        """Resolve the upstreams, then keep them and their health fresh in the background."""
+        self.refresh()
+        threading.Thread(target=self._watch, name="lb-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for target in self.targets:
+            target.close()
+
+    def _watch(self) -> None:
+        per_resolve = max(1, round(self.config.resolve_interval / self.config.health_interval))
+        for tick in itertools.count(1):
+            if self._stopping.wait(self.config.health_interval):
+                return
+            if tick % per_resolve == 0:
+                self.refresh()
+            self.check_health()
+
+
+def cache_stats(target: Target) -> Any:
+    """Return an upstream's own /_cache/stats, or None if it has none."""
+    try:
+        answer = target.probe.request("GET", "/_cache/stats")
+        return answer.json() if answer.status == 200 else None
+    except (UpstreamError, ValueError):
+        return None
+
+
+def make_server(config: Config, resolver: Resolver = resolve) -> Server:
+    """Build the load balancer's server, unstarted."""
+    balancer = Balancer(config, resolver)
+    server = Server((config.host, config.port), balancer.routes(), name="lb",
+                    log_requests=config.log_requests)
+    server.on_start.append(balancer.start)
+    server.on_close.append(balancer.stop)
+    return server
+
+
+def main() -> None:
+    """Run the load balancer until SIGINT or SIGTERM."""
+    run_main(Config.from_env, lambda config: serve(make_server(config)))
