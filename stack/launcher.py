@@ -44,6 +44,7 @@ def plan(host: str, ports: dict[str, int], caches: int) -> list[Service]:
     return [
         Service("store", "store", ports["store"]),
         Service("dbcache", "dbcache", ports["dbcache"], {"UPSTREAM_URL": url("store")}),
+        Service("api", "api", ports["api"], {"STORE_URL": url("dbcache")}),
         *[Service(f"cache{n + 1}", "cache", port, {"UPSTREAM_URL": url("api")})
           for n, port in enumerate(cache_ports)],
         Service("lb", "lb", ports["lb"],

@@ -1,0 +1,318 @@
+"""api: the public JSON API of First Price Twitter.
+
+Validates input, hashes passwords, signs tokens, parses hashtags, logs every call in arrival
+order (``/logs``), and takes likes (answered at once, written through the like batcher). It
+reaches the database only through STORE_URL: dbcache by default, or store itself.
+
+Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), DATA_DIR
+(./data: the token key file unless SECRET_KEY is set), SECRET_KEY, TOKEN_TTL_S (7 days),
+UPSTREAM_TIMEOUT_S (10), LOG_REQUESTS (off).
+
+Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable
+from urllib.parse import quote, urlencode
+
+from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
+                     json_response, optional, page_params, require, serve)
+from httpkit.config import env_bool, env_float, env_int, env_str, run_main
+
+from api import auth, rules
+from api.calllog import CallLog
+from api.likes import DirectLikes
+from api.openapi import document
+from api.storeclient import StoreClient
+
+NO_STORE = [("Cache-Control", "no-store")]
+TWEET_ID = "{id:[0-9]+}"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8200
+    store_url: str = "http://127.0.0.1:8300"
+    data_dir: str = "data"
+    secret_key: str = ""
+    token_ttl: float = 7 * 24 * 3600.0
+    timeout: float = 10.0
+    scrypt_n: int = auth.SCRYPT_N
+    log_requests: bool = False
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Read the configuration from the environment."""
+        return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0),
+                   env_str("STORE_URL", cls.store_url), env_str("DATA_DIR", cls.data_dir),
+                   env_str("SECRET_KEY", ""), env_float("TOKEN_TTL_S", cls.token_ttl, 1),
+                   env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
+                   log_requests=env_bool("LOG_REQUESTS", False))
+
+
+class Api:
+    """The public API's handlers."""
+
+    def __init__(self, config: Config, store: StoreClient, likes: DirectLikes,
+                 tokens: auth.Tokens) -> None:
+        self.config = config
+        self.store = store
+        self.likes = likes
+        self.tokens = tokens
+        self.calls = CallLog()
+
+    def routes(self) -> Router:
+        """Return the routing table (GET /openapi.json describes the same routes)."""
+        router = Router()
+        for method, template, handler in [
+            ("GET", "/healthz", self.health),
+            ("POST", "/accounts", self.sign_up),
+            ("GET", "/accounts", self.list_accounts),
+            ("GET", "/accounts/search", self.search_accounts),
+            ("GET", "/accounts/{username}", self.get_account),
+            ("GET", "/accounts/{username}/tweets", self.author_tweets),
+            ("POST", "/sessions", self.log_in),
+            ("POST", "/tweets", self.post_tweet),
+            ("GET", "/tweets", self.timeline),
+            ("GET", "/tweets/search", self.search_tweets),
+            ("GET", f"/tweets/{TWEET_ID}", self.get_tweet),
+            ("PUT", f"/tweets/{TWEET_ID}", self.edit_tweet),
+            ("DELETE", f"/tweets/{TWEET_ID}", self.delete_tweet),
+            ("POST", f"/tweets/{TWEET_ID}/like", self.like),
+            ("GET", "/hashtags", self.hashtags),
+            ("GET", "/hashtags/{tag}/tweets", self.tag_tweets),
+            ("GET", "/logs", self.logs),
+            ("GET", "/stats", self.stats),
+            ("GET", "/openapi.json", self.openapi),
+        ]:
+            router.add(method, template, handler)
+        return router
+
+    # -- accounts ------------------------------------------------------------------------
+
+    def sign_up(self, request: Request) -> Response:
+        data = request.json()
+        username = rules.check_username(require(data, "username", str))
+        password = rules.check_password(require(data, "password", str))
+        display_name = rules.clean_display_name(optional(data, "display_name", str, ""),
+                                                username)
+        account = self.store.json("POST", "/accounts", {
+            "username": username, "display_name": display_name,
+            "password_hash": auth.hash_password(password, self.config.scrypt_n)})
+        return json_response(account, HTTPStatus.CREATED,
+                             [("Location", f"/accounts/{account['username']}")])
+
+    def log_in(self, request: Request) -> Response:
+        data = request.json()
+        username, password = require(data, "username", str), require(data, "password", str)
+        credentials = None
+        if rules.USERNAME.match(username):
+            answer = self.store.call("GET", f"/accounts/{username}/credentials")
+            credentials = answer.json() if answer.status == 200 else None
+        if credentials is None:
+            auth.waste_time_like_a_check(password, self.config.scrypt_n)
+            raise auth.unauthorized("wrong username or password")
+        if not auth.check_password(password, credentials["password_hash"]):
+            raise auth.unauthorized("wrong username or password")
+        account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
+        return json_response({"token": self.tokens.issue(credentials["id"]),
+                              "account": account}, HTTPStatus.CREATED, NO_STORE)
+
+    def list_accounts(self, request: Request) -> Response:
+        return self.read(request, f"/accounts?{paging(request)}")
+
+    def search_accounts(self, request: Request) -> Response:
+        q = search_text(request)
+        if not q.strip():
+            return json_response({"accounts": []})
+        limit, _ = page_params(request)
+        return self.read(request, f"/accounts/search?{urlencode({'q': q, 'limit': limit})}")
+
+    def get_account(self, request: Request) -> Response:
+        username = known_username(request)
+        return self.read(request, f"/accounts/{username}", missing="no such account")
+
+    def author_tweets(self, request: Request) -> Response:
+        username = known_username(request)
+        return self.read_tweets(request, f"/accounts/{username}/tweets?{paging(request)}",
+                                missing="no such account")
+
+    # -- tweets --------------------------------------------------------------------------
+
+    def post_tweet(self, request: Request) -> Response:
+        author_id = self.tokens.account_id(request.headers.get("authorization"))
+        text = rules.clean_tweet_text(require(request.json(), "text", str))
+        tweet = self.store.json("POST", "/tweets", {
+            "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
+            missing="your account no longer exists")
+        return json_response(tweet, HTTPStatus.CREATED, [("Location", f"/tweets/{tweet['id']}")])
+
+    def timeline(self, request: Request) -> Response:
+        return self.read_tweets(request, f"/tweets?{paging(request)}")
+
+    def search_tweets(self, request: Request) -> Response:
+        limit, cursor = page_params(request)
+        query: dict[str, Any] = {"q": search_text(request), "limit": limit}
+        if cursor:
+            query["cursor"] = cursor
+        return self.read_tweets(request, f"/tweets/search?{urlencode(query)}")
+
+    def get_tweet(self, request: Request) -> Response:
+        tweet = self.store.json("GET", f"/tweets/{tweet_id(request)}", fresh=wants_fresh(request),
+                                missing="no such tweet")
+        return json_response(self.with_pending(tweet))
+
+    def edit_tweet(self, request: Request) -> Response:
+        author_id = self.tokens.account_id(request.headers.get("authorization"))
+        text = rules.clean_tweet_text(require(request.json(), "text", str))
+        tweet = self.store.json("PUT", f"/tweets/{tweet_id(request)}", {
+            "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
+            missing="no such tweet")
+        return json_response(self.with_pending(tweet))
+
+    def delete_tweet(self, request: Request) -> Response:
+        author_id = self.tokens.account_id(request.headers.get("authorization"))
+        self.store.json("DELETE", f"/tweets/{tweet_id(request)}?author_id={author_id}",
+                        missing="no such tweet")
+        return Response(HTTPStatus.NO_CONTENT)
+
+    def like(self, request: Request) -> Response:
+        tweet = tweet_id(request)
+        likes = self.likes.like(tweet)
+        return json_response({"id": tweet, "likes": likes}, HTTPStatus.ACCEPTED)
+
+    # -- hashtags ------------------------------------------------------------------------
+
+    def hashtags(self, request: Request) -> Response:
+        limit, _ = page_params(request)
+        prefix = request.query.get("q", "").strip().lstrip("#")
+        if len(prefix) > rules.MAX_TAG:
+            raise rules.bad(f"q must be at most {rules.MAX_TAG} characters", "invalid_query")
+        return self.read(request, f"/hashtags?{urlencode({'q': prefix.lower(), 'limit': limit})}")
+
+    def tag_tweets(self, request: Request) -> Response:
+        tag = request.params["tag"].lstrip("#").lower()
+        if not tag or len(tag) > rules.MAX_TAG:
+            raise HTTPError(HTTPStatus.NOT_FOUND, "no such hashtag")
+        return self.read_tweets(request, f"/hashtags/{quote(tag)}/tweets?{paging(request)}")
+
+    # -- what the API did ----------------------------------------------------------------
+
+    def logs(self, request: Request) -> Response:
+        after = request.query.get("after", "0") or "0"
+        limit = request.query.get("limit", "10000") or "10000"
+        if not after.isdigit() or not limit.isdigit() or not 1 <= int(limit) <= 100_000:
+            raise rules.bad("after must be a whole number, limit 1 to 100000", "invalid_query")
+        calls = self.calls.page(int(after), int(limit))
+        total = len(self.calls)
+        end = int(after) + len(calls)
+        return json_response({"calls": calls, "total": total, "after": int(after),
+                              "next": end if end < total else None,
+                              "db_accesses": self.store.accesses}, headers=NO_STORE)
+
+    def stats(self, request: Request) -> Response:
+        return json_response({"calls": len(self.calls), "db_accesses": self.store.accesses,
+                              **self.likes.stats()}, headers=NO_STORE)
+
+    def openapi(self, request: Request) -> Response:
+        return json_response(document())
+
+    def health(self, request: Request) -> Response:
+        try:
+            answer = self.store.upstream.request("GET", "/healthz")
+        except UpstreamError as err:
+            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, f"the database is unreachable: {err}",
+                            "store_unavailable") from None
+        if answer.status != 200:
+            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "the database is not ready",
+                            "store_unavailable")
+        return json_response({"status": "ok"}, headers=NO_STORE)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def read(self, request: Request, target: str, missing: str = "not found") -> Response:
+        """Answer a read with the store's JSON as it is."""
+        return json_response(self.store.json("GET", target, fresh=wants_fresh(request),
+                                             missing=missing))
+
+    def read_tweets(self, request: Request, target: str, missing: str = "not found") -> Response:
+        """Answer a read of a page of tweets, adding the likes still pending."""
+        page = self.store.json("GET", target, fresh=wants_fresh(request), missing=missing)
+        page["tweets"] = [self.with_pending(tweet) for tweet in page["tweets"]]
+        return json_response(page)
+
+    def with_pending(self, tweet: dict[str, Any]) -> dict[str, Any]:
+        """Count a tweet's likes that are received but not yet written."""
+        tweet["likes"] += self.likes.pending(tweet["id"])
+        return tweet
+
+
+def paging(request: Request) -> str:
+    """Return the store query for the request's validated limit and cursor."""
+    limit, cursor = page_params(request)
+    return f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+
+
+def wants_fresh(request: Request) -> bool:
+    """Tell whether the client asked caches to skip their copies (read-your-writes)."""
+    return "no-cache" in request.headers.get("cache-control", "").lower()
+
+
+def search_text(request: Request) -> str:
+    """Return the ``q`` parameter, bounded."""
+    q = request.query.get("q", "")
+    if len(q) > 200:
+        raise rules.bad("q must be at most 200 characters", "invalid_query")
+    return q
+
+
+def known_username(request: Request) -> str:
+    """Return the path's username, or 404 if it cannot name an account."""
+    username = request.params["username"]
+    if not rules.USERNAME.match(username):
+        raise HTTPError(HTTPStatus.NOT_FOUND, "no such account")
+    return username
+
+
+def tweet_id(request: Request) -> int:
+    """Return the path's tweet id, or 404 if it cannot name a tweet."""
+    value = int(request.params["id"])
+    if not 0 < value < 2 ** 63:
+        raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
+    return value
+
+
+class ApiServer(Server):
+    """The API's server: every call is logged on arrival, before it is routed."""
+
+    def __init__(self, api: Api, config: Config) -> None:
+        super().__init__((config.host, config.port), api.routes(), name="api",
+                         log_requests=config.log_requests)
+        self.api = api
+
+    def respond(self, request: Request) -> Response:
+        if request.path != "/healthz":  # probes from supervisors are not API calls
+            self.api.calls.append(request.method, request.path)
+        return super().respond(request)
+
+
+def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiServer:
+    """Build the API's server, unstarted."""
+    store = StoreClient(Upstream(config.store_url, read_timeout=config.timeout))
+    tokens = auth.Tokens(auth.load_secret(config.secret_key, config.data_dir), config.token_ttl,
+                         clock)
+    likes = DirectLikes(store)
+    server = ApiServer(Api(config, store, likes, tokens), config)
+    server.on_start.append(likes.start)
+    server.on_close.append(likes.stop)
+    server.on_close.append(store.upstream.close)
+    return server
+
+
+def main() -> None:
+    """Run the API until SIGINT or SIGTERM."""
+    run_main(Config.from_env, lambda config: serve(make_server(config)))

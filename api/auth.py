@@ -1,0 +1,116 @@
+"""Passwords and tokens.
+
+Passwords are stored only as a salted scrypt hash (per-account salt, constant-time check);
+the store never sees a plain password. A token is ``<account id>.<expiry>.<signature>`` with
+an HMAC-SHA256 signature keyed by SECRET_KEY or, when that is unset, by a key generated once
+and kept in DATA_DIR, so tokens survive a restart.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Callable
+
+from httpkit import HTTPError
+
+# scrypt cost: ~30 ms per hash here; enough to make offline guessing expensive.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
+KEY_FILE = "secret.key"
+
+
+def hash_password(password: str, n: int = SCRYPT_N) -> str:
+    """Return ``scrypt$n$r$p$salt$hash`` for a password (``n`` is the cost, a power of 2)."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, n, SCRYPT_R, SCRYPT_P)
+    return "$".join(["scrypt", str(n), str(SCRYPT_R), str(SCRYPT_P), _b64(salt),
+                     _b64(digest)])
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Tell whether ``password`` matches a hash from ``hash_password``."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.urlsafe_b64decode(digest)
+        actual = _scrypt(password, base64.urlsafe_b64decode(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def waste_time_like_a_check(password: str, n: int = SCRYPT_N) -> None:
+    """Spend what a password check costs, so unknown usernames cannot be told by timing."""
+    _scrypt(password, b"0" * 16, n, SCRYPT_R, SCRYPT_P)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def load_secret(configured: str, data_dir: str) -> bytes:
+    """Return SECRET_KEY, or the key kept in DATA_DIR (made on first use)."""
+    if configured:
+        return configured.encode()
+    path = os.path.join(data_dir, KEY_FILE)
+    try:
+        with open(path, "rb") as existing:
+            return existing.read().strip()
+    except FileNotFoundError:
+        pass
+    os.makedirs(data_dir, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return load_secret("", data_dir)
+    with os.fdopen(fd, "wb") as new:
+        new.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Sign and check bearer tokens."""
+
+    key: bytes
+    ttl: float
+    clock: Callable[[], float]
+
+    def issue(self, account_id: int) -> str:
+        """Return a token for the account, valid for ``ttl`` seconds."""
+        payload = f"{account_id}.{int(self.clock() + self.ttl)}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def account_id(self, authorization: str | None) -> int:
+        """Return the account id of a valid ``Bearer`` header, or raise 401."""
+        if not authorization:
+            raise unauthorized("log in first: send Authorization: Bearer <token>")
+        scheme, _, token = authorization.partition(" ")
+        parts = token.strip().split(".")
+        if scheme.lower() != "bearer" or len(parts) != 3:
+            raise unauthorized("the Authorization header must be 'Bearer <token>'")
+        account, expiry, signature = parts
+        if not hmac.compare_digest(signature, self._sign(f"{account}.{expiry}")):
+            raise unauthorized("the token is not valid")
+        if not (account.isdigit() and expiry.isdigit()) or int(expiry) <= self.clock():
+            raise unauthorized("the token has expired; log in again")
+        return int(account)
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def unauthorized(message: str) -> HTTPError:
+    """Return a 401 with the challenge RFC 9110 §11.6.1 asks for."""
+    return HTTPError(HTTPStatus.UNAUTHORIZED, message, "unauthorized",
+                     {"WWW-Authenticate": 'Bearer realm="first-price-twitter"'})

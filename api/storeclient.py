@@ -1,0 +1,69 @@
+"""The API's way to the database: the store's data API, through dbcache when there is one.
+
+Every request made here counts as one database access (``db_accesses`` in /logs and /stats).
+The store's answers are mapped to the public API's errors; a store that cannot be reached is a
+502 (or 504 when it does not answer in time).
+"""
+from __future__ import annotations
+
+import threading
+from http import HTTPStatus
+from typing import Any
+
+from httpkit import HTTPError, Upstream, UpstreamError, UpstreamResponse
+from httpkit.proxy import failure
+
+PASSED_ON = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND,
+                       HTTPStatus.CONFLICT})
+
+
+class StoreClient:
+    """Call the store's data API and count each call."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.accesses = 0
+        self._lock = threading.Lock()
+
+    def call(self, method: str, target: str, payload: Any = None,
+             fresh: bool = False) -> UpstreamResponse:
+        """Send one request; ``fresh`` asks every cache on the way to skip its copy."""
+        with self._lock:
+            self.accesses += 1
+        headers = {"cache-control": "no-cache"} if fresh else None
+        try:
+            answer = self.upstream.call(method, target, payload, headers)
+        except UpstreamError as err:
+            raise failure(err, "the database") from None
+        if answer.status >= 500:
+            raise HTTPError(HTTPStatus.BAD_GATEWAY, "the database failed to answer",
+                            "upstream_error")
+        return answer
+
+    def json(self, method: str, target: str, payload: Any = None, fresh: bool = False,
+             missing: str = "not found") -> Any:
+        """Send one request and return its JSON; store errors become API errors."""
+        answer = self.call(method, target, payload, fresh)
+        if answer.status in PASSED_ON:
+            raise HTTPError(answer.status, missing if answer.status == 404 else message(answer),
+                            code(answer))
+        if answer.status == HTTPStatus.NO_CONTENT:
+            return None
+        return answer.json()
+
+
+def message(answer: UpstreamResponse) -> str:
+    """Return the human sentence of a store error."""
+    try:
+        return str(answer.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return "the database refused the request"
+
+
+def code(answer: UpstreamResponse) -> str | None:
+    """Return the code of a store error (None lets HTTPError pick the default)."""
+    try:
+        value = answer.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return str(value) if answer.status != 404 else None
