@@ -6,7 +6,8 @@ reaches the database only through STORE_URL: dbcache by default, or store itself
 
 Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), DATA_DIR
 (./data: the token key file unless SECRET_KEY is set), SECRET_KEY, TOKEN_TTL_S (7 days),
-UPSTREAM_TIMEOUT_S (10), LOG_REQUESTS (off).
+UPSTREAM_TIMEOUT_S (10), SCRYPT_N (16384: password hashing cost, a power of 2; lower it only
+for tests), LOG_REQUESTS (off).
 
 Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
 """
@@ -20,7 +21,7 @@ from urllib.parse import quote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, optional, page_params, require, serve)
-from httpkit.config import env_bool, env_float, env_int, env_str, run_main
+from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 
 from api import auth, rules
 from api.calllog import CallLog
@@ -51,7 +52,15 @@ class Config:
                    env_str("STORE_URL", cls.store_url), env_str("DATA_DIR", cls.data_dir),
                    env_str("SECRET_KEY", ""), env_float("TOKEN_TTL_S", cls.token_ttl, 1),
                    env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
-                   log_requests=env_bool("LOG_REQUESTS", False))
+                   scrypt_cost(env_int("SCRYPT_N", auth.SCRYPT_N, 2)),
+                   env_bool("LOG_REQUESTS", False))
+
+
+def scrypt_cost(n: int) -> int:
+    """Return ``n`` if it is a power of two, as scrypt needs; else raise ConfigError."""
+    if n & (n - 1):
+        raise ConfigError(f"SCRYPT_N={n} must be a power of 2")
+    return n
 
 
 class Api:

@@ -23,6 +23,11 @@ from typing import Any, TypedDict
 
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
 
+Row = tuple[Any, ...]
+
+# Address space, not memory: the OS pages the file in as it is read.
+MMAP_BYTES = 1 << 30
+
 # Stands in for "no cursor" so each page query is one SQL string: larger than any rowid.
 _NO_CURSOR = 2**63 - 1
 
@@ -143,14 +148,14 @@ def _page(items: list[Any], limit: int) -> Page:
     return {"items": items, "next": None}
 
 
-def _tweet(row: sqlite3.Row) -> Tweet:
+def _tweet(row: Row) -> Tweet:
     return {
         "id": row[0], "author": row[1], "text": row[2], "hashtags": json.loads(row[3]),
         "likes": row[4], "created_at": row[5], "edited_at": row[6],
     }
 
 
-def _account(row: sqlite3.Row) -> Account:
+def _account(row: Row) -> Account:
     return {
         "id": row[0], "username": row[1], "display_name": row[2],
         "created_at": row[3], "tweet_count": row[4],
@@ -172,6 +177,8 @@ class Database:
         self._local = threading.local()
         self._open: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._open_lock = threading.Lock()
+        # Bumped by close(), so threads drop connections it closed under them.
+        self._generation = 0
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._queries = 0
@@ -184,7 +191,7 @@ class Database:
 
     def _conn(self) -> sqlite3.Connection:
         conn: _Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.generation != self._generation:
             # check_same_thread=False only so close() may close other threads' connections;
             # each connection is otherwise used by the thread that opened it.
             conn = sqlite3.connect(
@@ -195,28 +202,32 @@ class Database:
             conn.execute("pragma synchronous = normal")
             conn.execute("pragma busy_timeout = 5000")
             conn.execute("pragma foreign_keys = on")
-            self._local.conn = conn
+            # Each connection's page cache is private, and threads come and go with HTTP
+            # connections; reading through a shared mapping of the file lets every thread
+            # use the OS page cache without a system call and a copy per page.
+            conn.execute(f"pragma mmap_size = {MMAP_BYTES}")
             with self._open_lock:
                 self._open.add(conn)
+                self._local.conn, self._local.generation = conn, self._generation
         return conn
 
     def close(self) -> None:
-        """Close the calling thread's connection and every other one still open."""
-        self._local.conn = None
+        """Close every connection still open; a later call opens a fresh one."""
         with self._open_lock:
             conns = list(self._open)
             self._open.clear()
+            self._generation += 1
         for conn in conns:
             conn.close()
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Execute one statement on this thread's connection and return all its rows."""
         rows = self._conn().execute(sql, params).fetchall()
         with self._count_lock:
             self._queries += 1
         return rows
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self._run(sql, params)
         return rows[0] if rows else None
 
@@ -254,6 +265,9 @@ class Database:
                     (username, display_name, display_name.lower(), password_hash, created_at),
                 )
         except sqlite3.IntegrityError as exc:
+            # The only unique column a new account can clash on is its username.
+            if "unique" not in str(exc).lower():
+                raise
             raise UsernameTaken(username) from exc
         assert row is not None
         return {"id": row[0], "username": username, "display_name": display_name,
@@ -303,8 +317,8 @@ class Database:
     def _containing_accounts(
         self, needle: str, limit: int, exclude: dict[int, Account],
     ) -> dict[int, Account]:
-        # A substring can sit anywhere, so no index helps: this scans accounts, stopping
-        # once it has enough. instr() takes needle as plain text, wildcards included.
+        # A substring can sit anywhere, so no index narrows this: it walks the username
+        # index in order and stops at limit matches. instr() takes needle as plain text.
         rows = self._run(
             f"select {_ACCOUNT_COLUMNS} from accounts"
             " where instr(lower(username), ?) > 0 or instr(display_lower, ?) > 0"
@@ -337,7 +351,7 @@ class Database:
         row = self._tweet_row(tweet_id)
         return _tweet(row) if row else None
 
-    def _tweet_row(self, tweet_id: int) -> sqlite3.Row | None:
+    def _tweet_row(self, tweet_id: int) -> Row | None:
         return self._one(
             f"select {_TWEET_COLUMNS} from tweets t cross join accounts a"
             " on a.id = t.author_id where t.id = ?", (tweet_id,))
@@ -357,7 +371,7 @@ class Database:
             self._run("update tweets set text = ?, hashtags = ?, edited_at = ? where id = ?",
                       (text, tags, edited_at, tweet_id))
         tweet = _tweet(row)
-        tweet.update(text=text, hashtags=json.loads(tags), edited_at=edited_at)
+        tweet["text"], tweet["hashtags"], tweet["edited_at"] = text, json.loads(tags), edited_at
         return tweet
 
     def delete_tweet(self, tweet_id: int, author_id: int | None) -> bool:
@@ -448,7 +462,7 @@ def _cursor(before: int | None) -> int:
     return _NO_CURSOR if before is None else before
 
 
-def _check_author(row: sqlite3.Row, author_id: int | None) -> None:
+def _check_author(row: Row, author_id: int | None) -> None:
     # author_id None means the caller speaks with authority (an operator), not a user.
     if author_id is not None and row[7] != author_id:
         raise NotAuthor(row[0])
