@@ -6,13 +6,15 @@ reaches the database only through STORE_URL: dbcache by default, or store itself
 
 Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), DATA_DIR
 (./data: the token key file unless SECRET_KEY is set), SECRET_KEY, TOKEN_TTL_S (7 days),
-UPSTREAM_TIMEOUT_S (10), SCRYPT_N (16384: password hashing cost, a power of 2; lower it only
-for tests), LOG_REQUESTS (off).
+UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's likes are sent
+when more than this many are pending), LIKE_MAX_AGE_S (60), SCRYPT_N (16384: the password
+hashing cost, a power of 2; lower it only for tests), LOG_REQUESTS (off).
 
 Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,7 +27,8 @@ from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, r
 
 from api import auth, rules
 from api.calllog import CallLog
-from api.likes import DirectLikes
+from api.batcher import LikeBatcher
+from api.likes import DirectLikes, Likes
 from api.openapi import document
 from api.storeclient import StoreClient
 
@@ -44,6 +47,9 @@ class Config:
     timeout: float = 10.0
     scrypt_n: int = auth.SCRYPT_N
     log_requests: bool = False
+    like_batching: bool = True
+    like_batch_size: int = 10
+    like_max_age: float = 60.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -53,7 +59,9 @@ class Config:
                    env_str("SECRET_KEY", ""), env_float("TOKEN_TTL_S", cls.token_ttl, 1),
                    env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
                    scrypt_cost(env_int("SCRYPT_N", auth.SCRYPT_N, 2)),
-                   env_bool("LOG_REQUESTS", False))
+                   env_bool("LOG_REQUESTS", False), env_bool("LIKE_BATCHING", True),
+                   env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
+                   env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0))
 
 
 def scrypt_cost(n: int) -> int:
@@ -66,7 +74,7 @@ def scrypt_cost(n: int) -> int:
 class Api:
     """The public API's handlers."""
 
-    def __init__(self, config: Config, store: StoreClient, likes: DirectLikes,
+    def __init__(self, config: Config, store: StoreClient, likes: Likes,
                  tokens: auth.Tokens) -> None:
         self.config = config
         self.store = store
@@ -158,6 +166,7 @@ class Api:
         tweet = self.store.json("POST", "/tweets", {
             "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
             missing="your account no longer exists")
+        self.likes.saw(tweet["id"], 0)
         return json_response(tweet, HTTPStatus.CREATED, [("Location", f"/tweets/{tweet['id']}")])
 
     def timeline(self, request: Request) -> Response:
@@ -185,8 +194,10 @@ class Api:
 
     def delete_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
-        self.store.json("DELETE", f"/tweets/{tweet_id(request)}?author_id={author_id}",
+        tweet = tweet_id(request)
+        self.store.json("DELETE", f"/tweets/{tweet}?author_id={author_id}",
                         missing="no such tweet")
+        self.likes.forget(tweet)
         return Response(HTTPStatus.NO_CONTENT)
 
     def like(self, request: Request) -> Response:
@@ -256,7 +267,7 @@ class Api:
 
     def with_pending(self, tweet: dict[str, Any]) -> dict[str, Any]:
         """Count a tweet's likes that are received but not yet written."""
-        tweet["likes"] += self.likes.pending(tweet["id"])
+        tweet["likes"] = self.likes.likes(tweet["id"], tweet["likes"])
         return tweet
 
 
@@ -314,7 +325,11 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
     store = StoreClient(Upstream(config.store_url, read_timeout=config.timeout))
     tokens = auth.Tokens(auth.load_secret(config.secret_key, config.data_dir), config.token_ttl,
                          clock)
-    likes = DirectLikes(store)
+    likes: Likes = DirectLikes(store)
+    if config.like_batching:
+        os.makedirs(config.data_dir, exist_ok=True)
+        likes = LikeBatcher(store, os.path.join(config.data_dir, "likes.sqlite3"),
+                            config.like_batch_size, config.like_max_age, clock)
     server = ApiServer(Api(config, store, likes, tokens), config)
     server.on_start.append(likes.start)
     server.on_close.append(likes.stop)

@@ -1,17 +1,41 @@
-"""Likes written straight to the store, one request per like (``LIKE_BATCHING=off``).
+"""How the API takes likes: the interface, and the unbatched baseline (``LIKE_BATCHING=off``).
 
-This is the baseline the like batcher is measured against; both offer the same interface.
+``DirectLikes`` writes every like straight to the store, one request per like: the baseline
+the like batcher (``api.batcher.LikeBatcher``) is measured against. Both are ``Likes``.
 """
 from __future__ import annotations
 
 import threading
 import uuid
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from httpkit import HTTPError
 
 from api.storeclient import StoreClient
+
+
+class Likes(Protocol):
+    def like(self, tweet_id: int) -> int:
+        """Record one like and return the tweet's running count, or raise 404."""
+
+    def likes(self, tweet_id: int, stored_likes: int) -> int:
+        """Return the running count of a tweet whose stored total a read returned."""
+
+    def saw(self, tweet_id: int, stored_likes: int) -> None:
+        """Note a tweet's stored total (e.g. 0 for a new tweet)."""
+
+    def forget(self, tweet_id: int) -> None:
+        """Forget a deleted tweet."""
+
+    def stats(self) -> dict[str, Any]:
+        """Return the like counters."""
+
+    def start(self) -> None:
+        """Start any background work."""
+
+    def stop(self) -> None:
+        """Finish: write or keep what is pending."""
 
 
 class DirectLikes:
@@ -37,9 +61,15 @@ class DirectLikes:
             self.written += 1
         return int(result["likes"][str(tweet_id)])
 
-    def pending(self, tweet_id: int) -> int:
-        """Return the likes not yet written for a tweet: none, here."""
-        return 0
+    def likes(self, tweet_id: int, stored_likes: int) -> int:
+        """Return the stored total: nothing is ever pending here."""
+        return stored_likes
+
+    def saw(self, tweet_id: int, stored_likes: int) -> None:
+        """Nothing to remember."""
+
+    def forget(self, tweet_id: int) -> None:
+        """Nothing to forget."""
 
     def stats(self) -> dict[str, Any]:
         """Return the like counters."""
