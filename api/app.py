@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, optional, page_params, require, serve)
+from httpkit.keys import load_secret
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 
 from api import auth, rules
@@ -323,7 +324,7 @@ class ApiServer(Server):
 def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiServer:
     """Build the API's server, unstarted."""
     store = StoreClient(Upstream(config.store_url, read_timeout=config.timeout))
-    tokens = auth.Tokens(auth.load_secret(config.secret_key, config.data_dir), config.token_ttl,
+    tokens = auth.Tokens(load_secret(config.secret_key, config.data_dir), config.token_ttl,
                          clock)
     likes: Likes = DirectLikes(store)
     if config.like_batching:

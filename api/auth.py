@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,7 +19,6 @@ from httpkit import HTTPError
 
 # scrypt cost: ~30 ms per hash here; enough to make offline guessing expensive.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
-KEY_FILE = "secret.key"
 
 
 def hash_password(password: str, n: int = SCRYPT_N) -> str:
@@ -55,27 +53,6 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode()
-
-
-def load_secret(configured: str, data_dir: str) -> bytes:
-    """Return SECRET_KEY, or the key kept in DATA_DIR (made on first use)."""
-    if configured:
-        return configured.encode()
-    path = os.path.join(data_dir, KEY_FILE)
-    try:
-        with open(path, "rb") as existing:
-            return existing.read().strip()
-    except FileNotFoundError:
-        pass
-    os.makedirs(data_dir, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return load_secret("", data_dir)
-    with os.fdopen(fd, "wb") as new:
-        new.write(key)
-    return key
 
 
 @dataclass(frozen=True)

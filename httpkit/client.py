@@ -12,6 +12,7 @@ Failures are raised as ``UpstreamError`` (502: refused, reset, connect timeout) 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -25,6 +26,8 @@ from httpkit import wire
 MAX_RESPONSE = 64 * 1024 * 1024
 IDLE_REUSE_S = 10.0  # drop pooled connections idle this long; servers time idle ones out
 NO_BODY = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
+# RFC 9110 §9.2.2: these may be sent again without changing the outcome.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 class UpstreamError(Exception):
@@ -40,6 +43,10 @@ class UpstreamError(Exception):
 
 class _StaleConnection(Exception):
     """A kept connection turned out to be closed by the upstream."""
+
+    def __init__(self, sent: bool) -> None:
+        super().__init__("kept connection closed")
+        self.sent = sent
 
 
 class UpstreamTimeout(UpstreamError):
@@ -77,6 +84,15 @@ class Connection:
         self.rfile = self.sock.makefile("rb")
         self.last_used = time.monotonic()
         self.reusable = True
+        self.sent = False  # whether the current request was written out
+
+    def alive(self) -> bool:
+        """Tell, without blocking, whether the upstream has not closed this idle connection."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable  # an idle connection is readable only once closed (or broken)
 
     def close(self) -> None:
         self.reusable = False
@@ -85,14 +101,16 @@ class Connection:
 
     def exchange(self, method: str, data: bytes) -> UpstreamResponse:
         """Send one request and read its response."""
+        self.sent = False
         self.sock.sendall(data)
+        self.sent = True
         line = wire.read_line(self.rfile)
         while True:
             if not line:
                 raise ConnectionError("closed before answering")
             version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
             code, _, reason = rest.partition(" ")
-            if not version.startswith("HTTP/1.") or not code.isdigit():
+            if not version.startswith("HTTP/1.") or not (code.isascii() and code.isdigit()):
                 raise ConnectionError("malformed status line")
             headers = wire.read_headers(self.rfile)
             if not 100 <= int(code) < 200:
@@ -145,8 +163,11 @@ class Upstream:
         if conn is not None:
             try:
                 return self._exchange(conn, method, data, kept=True)
-            except _StaleConnection:
-                pass  # the upstream closed a kept connection before answering: resend once
+            except _StaleConnection as stale:
+                # Closed under us: resend once, unless the upstream may have acted on it.
+                if stale.sent and method not in IDEMPOTENT:
+                    raise UpstreamError(f"{self.authority} closed the connection without "
+                                        "answering", sent=True) from None
         conn = Connection(self.host, self.port, self.connect_timeout, self.read_timeout)
         return self._exchange(conn, method, data, kept=False)
 
@@ -184,7 +205,7 @@ class Upstream:
         except (OSError, wire.MessageError) as err:
             conn.close()
             if kept and isinstance(err, ConnectionError):
-                raise _StaleConnection() from None
+                raise _StaleConnection(conn.sent) from None
             raise UpstreamError(f"{self.authority} broke off: {err}", sent=True) from None
         self._checkin(conn)
         return response
@@ -196,7 +217,7 @@ class Upstream:
                 if not self._idle:
                     return None
                 conn = self._idle.pop()
-            if now - conn.last_used < IDLE_REUSE_S:
+            if now - conn.last_used < IDLE_REUSE_S and conn.alive():
                 return conn
             conn.close()
 

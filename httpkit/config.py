@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from typing import Callable, TypeVar
@@ -39,6 +40,8 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
 def env_float(name: str, default: float, minimum: float | None = None) -> float:
     """Return the variable as a number no lower than ``minimum``."""
     value = _parse(name, default, float, "a number")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={value} must be a finite number")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs
 
 from httpkit.errors import HTTPError
@@ -42,7 +42,7 @@ class Request:
         """Decode the body as a JSON object, or raise 400."""
         try:
             data = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             raise HTTPError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON",
                             "malformed_json") from None
         if not isinstance(data, dict):
@@ -76,9 +76,12 @@ def require(data: dict[str, Any], name: str, kind: type[T]) -> T:
     """Return ``data[name]`` if present and of ``kind``, else raise 400."""
     value = data.get(name)
     # bool is an int in Python, but never a valid JSON number for our fields.
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return cast(T, float(value))  # JSON does not tell 3 from 3.0
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        article = "an" if kind.__name__[0] in "aeiou" else "a"
-        raise HTTPError(HTTPStatus.BAD_REQUEST, f"'{name}' must be {article} {json_name(kind)}",
+        noun = json_name(kind)
+        article = "an" if noun[0] in "aeiou" else "a"
+        raise HTTPError(HTTPStatus.BAD_REQUEST, f"'{name}' must be {article} {noun}",
                         "invalid_field")
     return value
 

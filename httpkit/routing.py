@@ -31,9 +31,7 @@ class Router:
 
     def add(self, method: str, template: str, handler: Handler) -> None:
         """Add a route; ``{name}`` matches one path segment, ``{name:regex}`` a custom one."""
-        regex = re.sub(r"\{(\w+)(?::([^}]+))?\}",
-                       lambda m: f"(?P<{m[1]}>{m[2] or '[^/]+'})", template)
-        self.routes.append(Route(method, re.compile(regex + r"\Z"), handler, template))
+        self.routes.append(Route(method, compile_template(template), handler, template))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         """Return the handler for this request and its path parameters, or raise 404/405."""
@@ -54,3 +52,23 @@ class Router:
             allowed.append("HEAD")
         raise HTTPError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}",
                         headers={"Allow": ", ".join(sorted(set(allowed)))})
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """Compile ``/tweets/{id:[0-9]+}``: literal text escaped, parameters as named groups."""
+    parts: list[str] = []
+    position = 0
+    while (start := template.find("{", position)) >= 0:
+        parts.append(re.escape(template[position:start]))
+        depth, end = 0, start
+        for end in range(start, len(template)):  # the matching brace: regexes may hold {n}
+            depth += {"{": 1, "}": -1}.get(template[end], 0)
+            if depth == 0:
+                break
+        if depth:
+            raise ValueError(f"unbalanced braces in route {template!r}")
+        name, _, regex = template[start + 1:end].partition(":")
+        parts.append(f"(?P<{name}>{regex or '[^/]+'})")
+        position = end + 1
+    parts.append(re.escape(template[position:]))
+    return re.compile("".join(parts) + r"\Z")

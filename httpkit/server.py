@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import socketserver
 import threading
 import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from io import BufferedReader
+from typing import Any, Callable, cast
 from urllib.parse import unquote
 
 from httpkit import wire
@@ -45,6 +47,9 @@ class Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self.close_connection = True
         try:
+            if not cast(BufferedReader, self.rfile).peek(1):  # waits up to idle_timeout
+                return
+            self.server.deadlines[self] = time.monotonic() + self.server.request_timeout
             request = self.read_request()
         except wire.MessageError as err:
             self.drain_refused_body()
@@ -52,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         except (OSError, ConnectionError):  # timeout, reset, or closed between requests
             return
+        finally:
+            self.server.deadlines.pop(self, None)
         if request is None:
             return
         response = self.server.respond(request)
@@ -59,9 +66,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_request(self) -> Request | None:
         """Parse one request off the connection; None when the client has gone."""
-        line = wire.read_line(self.rfile)
+        line = self.rfile.readline(wire.MAX_LINE + 1)
         if line in (b"\r\n", b"\n"):  # RFC 9112 §2.2: ignore an empty line before a request
-            line = wire.read_line(self.rfile)
+            line = self.rfile.readline(wire.MAX_LINE + 1)
+        if len(line) > wire.MAX_LINE:
+            raise wire.MessageError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
         if not line:
             return None
         self.requestline = line.decode("latin-1").rstrip("\r\n")
@@ -119,7 +128,7 @@ class Handler(BaseHTTPRequestHandler):
         elif self.announce_keep_alive:  # an HTTP/1.0 client (ab -k) needs to be told
             lines.append("Connection: keep-alive")
         lines.append("\r\n")
-        head = "\r\n".join(lines).encode("latin-1")
+        head = "\r\n".join(lines).encode("latin-1", "replace")
         body = b"" if head_only or response.status in BODYLESS_STATUSES else response.body
         try:
             self.wfile.write(head + body)
@@ -145,11 +154,16 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog: bursts of new connections are not refused
 
     def __init__(self, address: tuple[str, int], router: Router, *, name: str = "service",
-                 log_requests: bool = False, idle_timeout: float = 30.0) -> None:
+                 log_requests: bool = False, idle_timeout: float = 30.0,
+                 request_timeout: float = 10.0) -> None:
         self.router = router
         self.name = name
         self.log_requests = log_requests
         self.idle_timeout = idle_timeout
+        # A request must arrive whole within request_timeout of its first byte; the socket
+        # timeout alone would let a client that sends a byte at a time hold a thread forever.
+        self.request_timeout = request_timeout
+        self.deadlines: dict[Handler, float] = {}
         self.on_start: list[Callable[[], None]] = []  # background work, begun when serving
         self.on_close: list[Callable[[], None]] = []
         self._date = (0, "")
@@ -199,7 +213,26 @@ class Server(ThreadingHTTPServer):
         for hook in self.on_start:
             hook()
         self.on_start = []
-        super().serve_forever(poll_interval)
+        stopped = threading.Event()
+        threading.Thread(target=self.cut_off_slow_clients, args=(stopped,),
+                         name=f"{self.name}-deadlines", daemon=True).start()
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            stopped.set()
+
+    def cut_off_slow_clients(self, stopped: threading.Event) -> None:
+        """Close the connections whose request is overdue (slowloris)."""
+        while not stopped.wait(min(1.0, self.request_timeout / 4)):
+            now = time.monotonic()
+            for handler, deadline in list(self.deadlines.items()):
+                if now > deadline:
+                    log.info("%s: closing a client too slow to send its request", self.name)
+                    self.deadlines.pop(handler, None)
+                    try:
+                        handler.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def server_close(self) -> None:
         hooks, self.on_close = self.on_close, []

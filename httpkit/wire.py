@@ -76,7 +76,7 @@ def body_length(headers: Headers) -> int | None:
     value = headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise MessageError(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
     return int(value)
 
@@ -105,10 +105,9 @@ def read_chunked(rfile: Reader, limit: int) -> bytes:
     total = 0
     while True:
         size_field = read_line(rfile).split(b";", 1)[0].strip()
-        try:
-            size = int(size_field, 16)
-        except ValueError:
-            raise MessageError(HTTPStatus.BAD_REQUEST, "malformed chunk size") from None
+        if not size_field or size_field.strip(b"0123456789abcdefABCDEF"):
+            raise MessageError(HTTPStatus.BAD_REQUEST, "malformed chunk size")
+        size = int(size_field, 16)
         if size == 0:
             read_headers(rfile)  # trailer fields, discarded
             return b"".join(parts)
