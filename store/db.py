@@ -3,7 +3,7 @@
 `Database` wraps one sqlite3 file (WAL mode) laid out by schema.sql next to this module.
 It knows nothing of HTTP; store/app.py turns its results into JSON. Input is validated by
 the caller (lengths, usernames, hashtag parsing); this layer keeps the data consistent,
-answers every list with an index range scan, newest first, and pages with "before" cursors.
+reads every page along an index range, newest first, and pages with "before" cursors.
 
 Threads: each thread gets its own connection, opened on first use. Reads run without a
 lock (WAL lets them proceed beside a writer); every write runs under one lock inside
@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Generic, TypedDict, TypeVar
 
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
 
@@ -61,6 +61,21 @@ SEARCH_SQL = f"""
     order by t.id desc"""
 ACCOUNTS_SQL = f"""
     select {_ACCOUNT_COLUMNS} from accounts where id < ? order by id desc limit ?"""
+# Prefixes are index ranges ("name >= q and name < end"), not LIKE, which would need
+# escaping for % and _ and cannot use these indexes. The unique index on the NOCASE
+# username column serves "username >= ?" and its order.
+ACCOUNTS_BY_USERNAME_PREFIX_SQL = f"""
+    select {_ACCOUNT_COLUMNS} from accounts where username >= ? and username < ?
+    order by username limit ?"""
+ACCOUNTS_BY_DISPLAY_PREFIX_SQL = f"""
+    select {_ACCOUNT_COLUMNS} from accounts where display_lower >= ? and display_lower < ?
+    order by display_lower limit ?"""
+# A substring can sit anywhere, so no index narrows this one: it walks the username index
+# in order and stops at limit matches. instr() takes q as plain text, wildcards included.
+ACCOUNTS_CONTAINING_SQL = f"""
+    select {_ACCOUNT_COLUMNS} from accounts
+    where instr(lower(username), ?) > 0 or instr(display_lower, ?) > 0
+    order by username limit ?"""
 
 
 class UsernameTaken(Exception):
@@ -99,9 +114,12 @@ class Tweet(TypedDict):
     edited_at: str | None
 
 
-class Page(TypedDict):
-    items: list[Any]  # Account or Tweet dicts
-    next: str | None
+T = TypeVar("T")
+
+
+class Page(TypedDict, Generic[T]):
+    items: list[T]
+    next: str | None  # the cursor for the following page, None on the last one
 
 
 class TagCount(TypedDict):
@@ -141,11 +159,10 @@ def prefix_end(prefix: str) -> str | None:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
 
 
-def _page(items: list[Any], limit: int) -> Page:
-    """Cut a limit + 1 fetch down to a page whose cursor says whether more may follow."""
-    if len(items) > limit:
-        return {"items": items[:limit], "next": str(items[limit - 1]["id"])}
-    return {"items": items, "next": None}
+def _page(rows: list[Row], limit: int, make: Callable[[Row], T]) -> Page[T]:
+    """Cut a limit + 1 fetch down to a page; the extra row only says that more follow."""
+    items = [make(row) for row in rows[:limit]]
+    return {"items": items, "next": str(rows[limit - 1][0]) if len(rows) > limit else None}
 
 
 def _tweet(row: Row) -> Tweet:
@@ -241,10 +258,12 @@ class Database:
             conn.execute("begin immediate")
             try:
                 yield
+                conn.execute("commit")
             except BaseException:
-                conn.execute("rollback")
+                # Also after a failed commit: an open transaction would break the next write.
+                if conn.in_transaction:
+                    conn.execute("rollback")
                 raise
-            conn.execute("commit")
 
     @property
     def queries(self) -> int:
@@ -285,47 +304,26 @@ class Database:
                         (username,))
         return {"id": row[0], "username": row[1], "password_hash": row[2]} if row else None
 
-    def list_accounts(self, limit: int, before: int | None) -> Page:
+    def list_accounts(self, limit: int, before: int | None) -> Page[Account]:
         """Return a page of accounts, newest first, with ids below before."""
-        rows = self._run(ACCOUNTS_SQL, (_cursor(before), limit + 1))
-        return _page([_account(row) for row in rows], limit)
+        return _page(self._run(ACCOUNTS_SQL, (_cursor(before), limit + 1)), limit, _account)
 
     def search_accounts(self, q: str, limit: int) -> list[Account]:
-        """Find accounts whose username or display name holds q: prefix matches first."""
+        """Find accounts by username or display name, ignoring case: prefix matches first."""
         needle = q.strip().lower()
-        if not needle or limit <= 0:
-            return []
-        found = self._prefix_accounts(needle, limit)
-        if len(found) < limit:
-            found.update(self._containing_accounts(needle, limit, exclude=found))
-        return list(found.values())[:limit]
-
-    def _prefix_accounts(self, needle: str, limit: int) -> dict[int, Account]:
-        # Two index range scans ("name >= needle and name < end"), not LIKE: LIKE would
-        # need escaping for % and _ and cannot use an index on a NOCASE column here.
         end = prefix_end(needle)
-        assert end is not None
-        rows = self._run(
-            f"select {_ACCOUNT_COLUMNS} from accounts where username >= ? and username < ?"
-            f" union select {_ACCOUNT_COLUMNS} from accounts"
-            " where display_lower >= ? and display_lower < ?"
-            " order by username collate nocase limit ?",
-            (needle, end, needle, end, limit),
-        )
-        return {row[0]: _account(row) for row in rows}
-
-    def _containing_accounts(
-        self, needle: str, limit: int, exclude: dict[int, Account],
-    ) -> dict[int, Account]:
-        # A substring can sit anywhere, so no index narrows this: it walks the username
-        # index in order and stops at limit matches. instr() takes needle as plain text.
-        rows = self._run(
-            f"select {_ACCOUNT_COLUMNS} from accounts"
-            " where instr(lower(username), ?) > 0 or instr(display_lower, ?) > 0"
-            " order by username collate nocase limit ?",
-            (needle, needle, limit + len(exclude)),
-        )
-        return {row[0]: _account(row) for row in rows if row[0] not in exclude}
+        found: dict[int, Account] = {}
+        # Ranked: username starts with q, display name starts with q, either contains q.
+        # Each step returns at most limit rows; duplicates keep their first, better rank.
+        steps = [(ACCOUNTS_BY_USERNAME_PREFIX_SQL, (needle, end)),
+                 (ACCOUNTS_BY_DISPLAY_PREFIX_SQL, (needle, end)),
+                 (ACCOUNTS_CONTAINING_SQL, (needle, needle))] if end else []
+        for sql, params in steps:
+            if len(found) >= limit:
+                break
+            for row in self._run(sql, (*params, limit)):
+                found.setdefault(row[0], _account(row))
+        return list(found.values())[:limit]
 
     # -- tweets --------------------------------------------------------------------------
 
@@ -386,31 +384,30 @@ class Database:
 
     # -- tweet lists ---------------------------------------------------------------------
 
-    def timeline(self, limit: int, before: int | None) -> Page:
+    def timeline(self, limit: int, before: int | None) -> Page[Tweet]:
         """Return a page of all tweets, newest first, with ids below before."""
-        rows = self._run(TIMELINE_SQL, (_cursor(before), limit + 1))
-        return _page([_tweet(row) for row in rows], limit)
+        return _page(self._run(TIMELINE_SQL, (_cursor(before), limit + 1)), limit, _tweet)
 
-    def author_tweets(self, username: str, limit: int, before: int | None) -> Page | None:
+    def author_tweets(self, username: str, limit: int, before: int | None) -> Page[Tweet] | None:
         """Return a page of one account's tweets, or None if there is no such account."""
         author = self._one("select id from accounts where username = ?", (username,))
         if author is None:
             return None
         rows = self._run(AUTHOR_SQL, (author[0], _cursor(before), limit + 1))
-        return _page([_tweet(row) for row in rows], limit)
+        return _page(rows, limit, _tweet)
 
-    def tag_tweets(self, tag: str, limit: int, before: int | None) -> Page:
+    def tag_tweets(self, tag: str, limit: int, before: int | None) -> Page[Tweet]:
         """Return a page of the tweets carrying a hashtag, matched ignoring case."""
         rows = self._run(TAG_SQL, (tag.lower(), _cursor(before), limit + 1))
-        return _page([_tweet(row) for row in rows], limit)
+        return _page(rows, limit, _tweet)
 
-    def search_tweets(self, q: str, limit: int, before: int | None) -> Page:
+    def search_tweets(self, q: str, limit: int, before: int | None) -> Page[Tweet]:
         """Return a page of the tweets holding every word of q, ignoring case."""
         match = fts_query(q)
         if not match:
             return {"items": [], "next": None}
         rows = self._run(SEARCH_SQL, (match, _cursor(before), limit + 1))
-        return _page([_tweet(row) for row in rows], limit)
+        return _page(rows, limit, _tweet)
 
     def hashtags(self, prefix: str, limit: int) -> list[TagCount]:
         """Return the hashtags starting with prefix, most used first, then by name."""
