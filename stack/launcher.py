@@ -49,6 +49,7 @@ def plan(host: str, ports: dict[str, int], caches: int) -> list[Service]:
           for n, port in enumerate(cache_ports)],
         Service("lb", "lb", ports["lb"],
                 {"LB_UPSTREAMS": ",".join(f"{host}:{port}" for port in cache_ports)}),
+        Service("web", "web", ports["web"], {"API_URL": url("lb")}),
     ]
 
 

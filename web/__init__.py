@@ -1,0 +1,1 @@
+"""web: the server-rendered HTML front end, talking to the public API only."""
