@@ -118,6 +118,8 @@ class CachingProxy:
             stored, age = hit
             return Response(200, stored.body,
                             [*stored.headers, ("X-Cache", "HIT"), ("Age", str(int(age)))])
+        if request.method == "HEAD":  # a HEAD answer has no body to share or store
+            return self.forward(request, ("X-Cache", "MISS"))
         return self.fetch(request, join=True)
 
     def fetch(self, request: Request, join: bool) -> Response:
@@ -136,7 +138,9 @@ class CachingProxy:
             return flight.response
         try:
             response = self.forward(request)
-            if flight.storable and request.method == "GET" and storable(response):
+            if not storable(response):
+                self.cache.discard(key)  # a refetch that cannot be stored replaces nothing
+            elif flight.storable:
                 self.cache.put(key, Stored(response.body, list(response.headers)))
             response.headers += [("X-Cache", "MISS"), ("Age", "0")]
             flight.response = response

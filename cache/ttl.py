@@ -78,6 +78,11 @@ class TTLCache(Generic[V]):
                 self._remove(next(iter(self._by_use)))
                 self.stats.evictions += 1
 
+    def discard(self, key: str) -> None:
+        """Drop the entry for ``key``, if any."""
+        with self._lock:
+            self._remove(key)
+
     def invalidate_path(self, path: str) -> int:
         """Drop every entry stored for ``path`` whatever its query; return how many."""
         with self._lock:

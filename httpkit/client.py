@@ -81,7 +81,7 @@ class Connection:
                                 sent=False) from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(read_timeout)
-        self.rfile = self.sock.makefile("rb")
+        self.reader = wire.SocketReader(self.sock)
         self.last_used = time.monotonic()
         self.reusable = True
         self.sent = False  # whether the current request was written out
@@ -92,11 +92,12 @@ class Connection:
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return False
-        return not readable  # an idle connection is readable only once closed (or broken)
+        # An idle connection is readable only once closed (or broken); stray bytes in our
+        # buffer would mean we lost track of the stream.
+        return not readable and not self.reader.buffer
 
     def close(self) -> None:
         self.reusable = False
-        self.rfile.close()
         self.sock.close()
 
     def exchange(self, method: str, data: bytes) -> UpstreamResponse:
@@ -104,18 +105,17 @@ class Connection:
         self.sent = False
         self.sock.sendall(data)
         self.sent = True
-        line = wire.read_line(self.rfile)
         while True:
-            if not line:
+            head = self.reader.head()
+            if head is None:
                 raise ConnectionError("closed before answering")
-            version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+            line, headers = head
+            version, _, rest = line.partition(" ")
             code, _, reason = rest.partition(" ")
             if not version.startswith("HTTP/1.") or not (code.isascii() and code.isdigit()):
                 raise ConnectionError("malformed status line")
-            headers = wire.read_headers(self.rfile)
             if not 100 <= int(code) < 200:
-                break
-            line = wire.read_line(self.rfile)  # skip an interim 1xx answer
+                break  # else an interim 1xx answer: skip it
         status = int(code)
         body = self.read_body(method, status, headers)
         connection = headers.get("connection", "").lower()
@@ -128,12 +128,12 @@ class Connection:
         if method == "HEAD" or status in NO_BODY:
             return b""
         if wire.is_chunked(headers):
-            return wire.read_chunked(self.rfile, MAX_RESPONSE)
+            return wire.read_chunked(self.reader, MAX_RESPONSE)
         length = wire.body_length(headers)
         if length is None:  # delimited by close (RFC 9112 §6.3)
             self.reusable = False
-            return self.rfile.read(MAX_RESPONSE)
-        return wire.read_exact(self.rfile, length)
+            return self.reader.read(MAX_RESPONSE)
+        return wire.read_exact(self.reader, length)
 
 
 class Upstream:

@@ -58,6 +58,8 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # Content-Length when it is not len(body): a relayed answer to HEAD (RFC 9110 §8.6).
+    length: int | None = None
 
 
 def json_response(data: Any, status: int = HTTPStatus.OK,

@@ -39,7 +39,10 @@ def to_response(answer: UpstreamResponse, *extra: tuple[str, str]) -> Response:
                for name, value in wire.end_to_end(answer.headers).items()
                if name not in RECOMPUTED]
     headers.extend(extra)
-    return Response(answer.status, answer.body, headers)
+    # An answer to HEAD has no body but keeps the length a GET would have (RFC 9110 §8.6).
+    length = answer.headers.get("content-length") if not answer.body else None
+    declared = int(length) if length and length.isascii() and length.isdigit() else None
+    return Response(answer.status, answer.body, headers, declared)
 
 
 def failure(err: UpstreamError, name: str = "the upstream") -> HTTPError:

@@ -122,7 +122,8 @@ class Handler(BaseHTTPRequestHandler):
                  f"Date: {self.server.http_date()}"]
         lines.extend(f"{name}: {value}" for name, value in headers)
         if response.status not in BODYLESS_STATUSES:
-            lines.append(f"Content-Length: {len(response.body)}")
+            length = len(response.body) if response.length is None else response.length
+            lines.append(f"Content-Length: {length}")
         if self.close_connection:
             lines.append("Connection: close")
         elif self.announce_keep_alive:  # an HTTP/1.0 client (ab -k) needs to be told

@@ -7,6 +7,7 @@ case-insensitive), with repeated fields joined by commas (RFC 9110 §5.3).
 """
 from __future__ import annotations
 
+import socket
 from http import HTTPStatus
 from typing import Protocol
 
@@ -57,18 +58,76 @@ def read_headers(rfile: Reader) -> Headers:
             return headers
         if not line:
             raise ConnectionError("connection closed inside a header block")
-        name, sep, value = line.decode("latin-1").partition(":")
-        # RFC 9112 §5.1-5.2: no space before the colon, no obsolete line folding.
-        if not sep or not name or name != name.strip():
-            raise MessageError(HTTPStatus.BAD_REQUEST, "malformed header line")
-        key = name.lower()
-        value = value.strip()
-        if key in headers:
-            joiner = "; " if key == "cookie" else ", "
-            headers[key] = headers[key] + joiner + value
-        else:
-            headers[key] = value
+        add_field(headers, line.decode("latin-1").rstrip("\r\n"))
     raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields")
+
+
+def add_field(headers: Headers, line: str) -> None:
+    """Add one ``Name: value`` line to a header dict."""
+    name, sep, value = line.partition(":")
+    # RFC 9112 §5.1-5.2: no space before the colon, no obsolete line folding.
+    if not sep or not name or name != name.strip():
+        raise MessageError(HTTPStatus.BAD_REQUEST, "malformed header line")
+    key = name.lower()
+    value = value.strip()
+    if key in headers:
+        joiner = "; " if key == "cookie" else ", "
+        headers[key] = headers[key] + joiner + value
+    else:
+        headers[key] = value
+
+
+class SocketReader:
+    """A receive buffer over a socket that reads a whole header block in one go.
+
+    ``socket.makefile`` reads through Python-level ``SocketIO`` calls and one ``readline`` per
+    header; a response from our own services usually arrives in one ``recv`` and is split
+    here at once. Also offers ``readline``/``read`` for chunked and other bodies.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def fill(self) -> bool:
+        """Receive more bytes; False at end of stream."""
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def head(self) -> tuple[str, Headers] | None:
+        """Return the start line and headers of the next message; None if the peer is gone."""
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            if len(self.buffer) > MAX_LINE + MAX_HEADERS * 256:
+                raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
+            if not self.fill():
+                if self.buffer:
+                    raise ConnectionError("connection closed inside a header block")
+                return None
+        lines = self.buffer[:end].decode("latin-1").split("\r\n")
+        del self.buffer[:end + 4]
+        if len(lines) > MAX_HEADERS + 1:
+            raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields")
+        headers: Headers = {}
+        for line in lines[1:]:
+            add_field(headers, line)
+        return lines[0], headers
+
+    def readline(self, size: int, /) -> bytes:
+        while (end := self.buffer.find(b"\n", 0, size)) < 0 and len(self.buffer) < size:
+            if not self.fill():
+                break
+        cut = end + 1 if end >= 0 else min(size, len(self.buffer))
+        line = bytes(self.buffer[:cut])
+        del self.buffer[:cut]
+        return line
+
+    def read(self, size: int, /) -> bytes:
+        while len(self.buffer) < size and self.fill():
+            pass
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
 
 
 def body_length(headers: Headers) -> int | None:

@@ -16,11 +16,11 @@ Own routes: GET /healthz, GET /_lb/stats.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import socket
 import threading
-import zlib
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Callable
@@ -87,7 +87,7 @@ class Target:
         self.address = address
         self.upstream = Upstream(f"http://{address}", read_timeout=timeout)
         self.probe = Upstream(f"http://{address}", connect_timeout=0.5, read_timeout=1.0)
-        self.seed = zlib.crc32(address.encode())
+        self.seed = address.encode()[:64]  # keys the hash (blake2b keys hold 64 bytes)
         self.healthy = True
         self.requests = 0
         self.failures = 0
@@ -151,13 +151,16 @@ class Balancer:
         targets = self.targets
         if not targets:
             return []
+        healthy = [t for t in targets if t.healthy]
+        resting = [t for t in targets if not t.healthy]
         if self.config.strategy == "hash":
+            # Rendezvous hashing: each path goes to the replica with the highest score.
             key = path.encode()
-            ordered = sorted(targets, key=lambda t: zlib.crc32(key, t.seed), reverse=True)
-        else:
-            start = next(self._turn) % len(targets)
-            ordered = list(targets[start:] + targets[:start])
-        return [t for t in ordered if t.healthy] + [t for t in ordered if not t.healthy]
+            return sorted(healthy, key=lambda t: score(key, t.seed), reverse=True) + resting
+        if not healthy:
+            return resting
+        start = next(self._turn) % len(healthy)
+        return healthy[start:] + healthy[:start] + resting
 
     def count(self, target: Target, failed: bool) -> None:
         with self._lock:
@@ -210,6 +213,11 @@ class Balancer:
             if tick % per_resolve == 0:
                 self.refresh()
             self.check_health()
+
+
+def score(key: bytes, seed: bytes) -> int:
+    """Return a well-mixed score for a (path, replica) pair: CRC32 mixes too little."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8, key=seed).digest(), "big")
 
 
 def cache_stats(target: Target) -> Any:

@@ -1,0 +1,302 @@
+"""Fakes the cache and load-balancer tests talk to, and the lab that starts and stops them.
+
+- ``FakeUpstream``: an ``httpkit.Server`` on 127.0.0.1 that records every request it is sent
+  (method, target, headers, body) and answers each from a programmable function. Its own
+  ``/healthz`` and a 404 ``/_cache/stats`` are answered but not recorded, so a load
+  balancer's probes never show up among what it "saw".
+- ``DyingUpstream``: a bare-socket upstream that reads a request and hangs up without a word,
+  as a process that crashes mid-request does.
+- ``FakeClock`` (moved by hand) and ``FakeResolver`` (rewritten by hand).
+- ``Lab``: everything one test started, stopped when the test ends: gates opened first, then
+  clients closed and servers stopped, newest first.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, json_response,
+                     start_in_thread, stop_thread)
+
+Answer = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as an upstream received it (header names in lower case)."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def numbered(upstream: FakeUpstream) -> Answer:
+    """Answer 200 with a JSON body naming the request and how many came before it, so two
+    answers for the same target differ and a stale copy is easy to tell from a fresh one."""
+    def answer(request: Request) -> Response:
+        return json_response({"method": request.method, "target": request.target,
+                              "n": len(upstream.seen), "upstream": upstream.address})
+    return answer
+
+
+class HangingUpServer(Server):
+    """A Server that, when closed, hangs up every connection it still holds, as a killed
+    process would (a plain Server keeps answering kept-alive connections after shutdown)."""
+
+    def __init__(self, address: tuple[str, int], router: Router, **options: Any) -> None:
+        self.open_connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, router, **options)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        with self.connections_lock:
+            connections = list(self.open_connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+        super().server_close()
+
+
+class FakeUpstream:
+    """A tiny upstream that records what it was sent and answers with ``answer``."""
+
+    def __init__(self, answer: Answer | None = None, port: int = 0) -> None:
+        self.seen: list[Seen] = []
+        self.probes = 0  # /healthz and /_cache/stats requests, answered but not recorded
+        self.healthy = True
+        self.answer = answer or numbered(self)
+        self._lock = threading.Lock()
+        router = Router(fallback=self.record)
+        router.add("GET", "/healthz", self.health)
+        router.add("GET", "/_cache/stats", self.no_cache_stats)
+        self.server = HangingUpServer(("127.0.0.1", port), router, name="fake-upstream",
+                                      idle_timeout=5.0)
+        self.thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def start(self) -> FakeUpstream:
+        self.thread = start_in_thread(self.server)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and hang up every connection; safe to call twice."""
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            stop_thread(self.server, thread)
+
+    def record(self, request: Request) -> Response:
+        with self._lock:
+            self.seen.append(Seen(request.method, request.target, dict(request.headers),
+                                  request.body))
+        return self.answer(request)
+
+    def health(self, request: Request) -> Response:
+        with self._lock:
+            self.probes += 1
+        if not self.healthy:
+            raise HTTPError(503, "this fake upstream is told to be unwell", "unwell")
+        return json_response({"status": "ok"})
+
+    def no_cache_stats(self, request: Request) -> Response:
+        with self._lock:
+            self.probes += 1
+        raise HTTPError(404, "a fake upstream keeps no cache")
+
+    def requests(self, method: str | None = None) -> list[Seen]:
+        """Return what it was sent (only requests of ``method`` if given)."""
+        with self._lock:
+            return [seen for seen in self.seen if method in (None, seen.method)]
+
+
+class DyingUpstream:
+    """An upstream on a bare socket: answers its first ``answers`` requests with a 200 (on a
+    kept-alive connection), then reads the next one and hangs up without answering. With
+    ``crash`` it also stops listening at that moment, as a process that died would."""
+
+    def __init__(self, answers: int = 0, crash: bool = False) -> None:
+        self.answers = answers
+        self.crash = crash
+        self.seen: list[Seen] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)  # so the accept loop notices a stop promptly
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.connections: list[socket.socket] = []
+        self.accepting = threading.Thread(target=self.accept_loop, daemon=True)
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+
+    def start(self) -> DyingUpstream:
+        self.accepting.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.accepting.join(timeout=5)
+        for conn in self.connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes a thread waiting for a next request
+            except OSError:
+                pass  # already closed
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def accept_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections.append(conn)
+            thread = threading.Thread(target=self.serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+        self.listener.close()  # here, not from another thread, so it closes at once
+
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5.0)
+        with conn, conn.makefile("rb") as rfile:
+            while (request := read_request(rfile)) is not None:
+                with self.lock:
+                    self.seen.append(request)
+                    answer = len(self.seen) <= self.answers
+                if not answer:
+                    if self.crash:  # stop listening first: a reconnection is refused
+                        self.stopping.set()
+                        self.accepting.join(5)
+                    return  # hang up on a request it read, without a word
+                body = json.dumps({"target": request.target, "upstream": "dying"}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def requests(self, method: str | None = None) -> list[Seen]:
+        with self.lock:
+            return [seen for seen in self.seen if method in (None, seen.method)]
+
+
+def read_request(rfile: Any) -> Seen | None:
+    """Read one request by hand (Content-Length framing only); None when the client left."""
+    try:
+        line = rfile.readline().decode("latin-1").rstrip("\r\n")
+        if not line:
+            return None
+        method, target, _ = line.split(" ", 2)
+        headers: dict[str, str] = {}
+        while (header := rfile.readline().decode("latin-1")) not in ("\r\n", ""):
+            name, _, value = header.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = rfile.read(int(headers.get("content-length", "0")))
+    except OSError:
+        return None
+    return Seen(method, target, headers, body)
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the test moves it."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeResolver:
+    """Resolve names from a table the test rewrites; a name not in it does not resolve."""
+
+    def __init__(self, table: dict[str, list[str]] | None = None) -> None:
+        self.table: dict[str, list[str]] = dict(table or {})
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        name = f"{host}:{port}"
+        if name not in self.table:
+            raise socket.gaierror(f"cannot resolve {name}")
+        return list(self.table[name])
+
+
+def closed_port_address() -> str:
+    """Return ``127.0.0.1:port`` where nothing listens (a port just released)."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@dataclass
+class Lab:
+    """What one test started; ``close`` opens the gates, then stops everything newest first."""
+
+    gates: list[threading.Event] = field(default_factory=list)
+    stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def gate(self) -> threading.Event:
+        """An event a slow fake upstream waits on; always opened before anything stops."""
+        gate = threading.Event()
+        self.gates.append(gate)
+        return gate
+
+    def upstream(self, answer: Answer | None = None, port: int = 0) -> FakeUpstream:
+        upstream = FakeUpstream(answer, port).start()
+        self.stops.append(upstream.stop)
+        return upstream
+
+    def dying_upstream(self, answers: int = 0, crash: bool = False) -> DyingUpstream:
+        upstream = DyingUpstream(answers, crash).start()
+        self.stops.append(upstream.stop)
+        return upstream
+
+    def serve(self, server: Server) -> Server:
+        thread = start_in_thread(server)
+        self.stops.append(lambda: stop_thread(server, thread))
+        return server
+
+    def client(self, url: str, timeout: float = 5.0) -> Upstream:
+        client = Upstream(url, read_timeout=timeout)
+        self.stops.append(client.close)
+        return client
+
+    def close(self) -> None:
+        for gate in self.gates:
+            gate.set()
+        for stop in reversed(self.stops):
+            stop()
