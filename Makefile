@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-store clean
 
 run:
 	$(PYTHON) -m stack
@@ -19,7 +19,12 @@ lint: $(VENV)/.installed
 	$(BIN)/flake8
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+# Side-by-side benchmarks (minutes; not part of `make test`). Writes bench/results/ and
+# docs/bench/. Uses wrk when installed (apt-get install wrk), else a Python client.
+bench:
+	$(PYTHON) bench/chain.py
+
+bench-store:
 	$(PYTHON) bench/store_bench.py
 
 $(VENV)/.installed: requirements-dev.txt
