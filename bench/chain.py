@@ -82,7 +82,7 @@ class Result:
 class Client:
     """Drive load at a case for some seconds: wrk when installed, else Python threads."""
 
-    def __init__(self, connections: int, seconds: float, workdir: Path) -> None:
+    def __init__(self, connections: int, seconds: int, workdir: Path) -> None:
         self.connections = connections
         self.seconds = seconds
         self.workdir = workdir
@@ -108,10 +108,9 @@ class Client:
             "end\n")
         threads = "2" if self.connections >= 2 else "1"
         assert self.wrk is not None
-        out = subprocess.run(
-            [self.wrk, "-t", threads, "-c", str(self.connections), "-d", f"{max(1, round(self.seconds))}s",
-             "--latency", "-s", str(script), case.url], capture_output=True, text=True,
-            check=True).stdout
+        command = [self.wrk, "-t", threads, "-c", str(self.connections),
+                   "-d", f"{self.seconds}s", "--latency", "-s", str(script), case.url]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
         pattern = r"(?:Non-2xx or 3xx responses|Socket errors:.*?)(\d+)"
         errors = sum(int(n) for n in re.findall(pattern, out))
@@ -216,7 +215,9 @@ class Bench:
         self.start(name, [
             Service("store", "store", store),
             Service("dbcache", "dbcache", dbcache, {"UPSTREAM_URL": urls["store"]}),
-            Service("api", "api", api, {"STORE_URL": urls["dbcache"],
+            # Likes wait at most 1 s here (60 s by default), so that every round's likes are
+            # written before its counts are read.
+            Service("api", "api", api, {"STORE_URL": urls["dbcache"], "LIKE_MAX_AGE_S": "1",
                                         "LIKE_BATCHING": "on" if batching else "off"}),
             Service("cache", "cache", cache, {"UPSTREAM_URL": urls["api"]}),
             Service("lb", "lb", lb, {"LB_UPSTREAMS": f"127.0.0.1:{cache}"})])
@@ -234,18 +235,34 @@ class Bench:
             client.run(Case(case.name, case.url, case.method, case.paths[:1]))
         for round_number in range(1, rounds + 1):
             for case in self.cases:
-                before = http("GET", case.stats_url) if case.stats_url else None
+                before = flushed(case.stats_url) if case.stats_url else None
                 result = client.run(case)
                 record: dict[str, Any] = vars(result).copy()
                 if before is not None:
-                    after = http("GET", case.stats_url)
-                    likes = after["likes_received"] - before["likes_received"]
-                    requests = after["store_requests"] - before["store_requests"]
-                    record["store_requests_per_like"] = requests / likes if likes else None
+                    record.update(like_costs(before, flushed(case.stats_url)))
                 results[case.name].append(record)
                 print(f"round {round_number}: {case.name:<34} {result.rps:9.0f} req/s  "
                       f"p99 {result.p99_ms:6.1f} ms  errors {result.errors}", flush=True)
         return results
+
+
+def flushed(stats_url: str) -> dict[str, Any]:
+    """Wait until the API has no pending likes (at most 10 s), then return its /stats."""
+    deadline = time.monotonic() + 10
+    while True:
+        stats: dict[str, Any] = http("GET", stats_url)
+        if not stats.get("pending") or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.2)
+
+
+def like_costs(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float | None]:
+    """Store requests and SQL statements per like between two /stats readings."""
+    likes = after["likes_received"] - before["likes_received"]
+    requests = after["store_requests"] - before["store_requests"]
+    queries = (after["database"]["store"]["queries"] - before["database"]["store"]["queries"])
+    return {"store_requests_per_like": requests / likes if likes else None,
+            "store_queries_per_like": queries / likes if likes else None}
 
 
 def summarise(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -256,11 +273,14 @@ def summarise(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         ratios = [run["rps"] / base["rps"] for run, base in zip(runs, bare)]
         per_like = [run["store_requests_per_like"] for run in runs
                     if run.get("store_requests_per_like") is not None]
+        queries = [run["store_queries_per_like"] for run in runs
+                   if run.get("store_queries_per_like") is not None]
         rows.append({"case": name, "rps": statistics.median(run["rps"] for run in runs),
                      "ratio": statistics.median(ratios),
                      "p99_ms": statistics.median(run["p99_ms"] for run in runs),
                      "errors": sum(run["errors"] for run in runs),
-                     "store_requests_per_like": statistics.median(per_like) if per_like else None})
+                     "store_requests_per_like": statistics.median(per_like) if per_like else None,
+                     "store_queries_per_like": statistics.median(queries) if queries else None})
     return rows
 
 
@@ -270,14 +290,18 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
              f"Command: `{meta['command']}`. Client: {meta['client']}, "
              f"{meta['connections']} connections, {meta['rounds']} interleaved rounds of "
              f"{meta['seconds']} s; medians. Machine: {meta['machine']}.", "",
-             "| path | req/s | ratio to bare server | p99 ms | store requests per like | errors |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| path | req/s | ratio to bare server | p99 ms | store requests per like "
+             "| store SQL statements per like | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        per_like = row["store_requests_per_like"]
         lines.append(f"| {row['case']} | {row['rps']:,.0f} | {row['ratio']:.2f}x | "
-                     f"{row['p99_ms']:.1f} | {'' if per_like is None else f'{per_like:.3f}'} | "
-                     f"{row['errors']} |")
+                     f"{row['p99_ms']:.1f} | {number(row['store_requests_per_like'])} | "
+                     f"{number(row['store_queries_per_like'])} | {row['errors']} |")
     return "\n".join(lines) + "\n"
+
+
+def number(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def svg_chart(rows: list[dict[str, Any]], title: str) -> str:
