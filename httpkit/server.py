@@ -17,8 +17,7 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import BufferedReader
-from typing import Any, Callable, cast
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from httpkit import wire
@@ -43,11 +42,13 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.idle_timeout)  # frees idle or slow clients
+        self.reader = wire.SocketReader(self.connection)
 
     def handle_one_request(self) -> None:
         self.close_connection = True
         try:
-            if not cast(BufferedReader, self.rfile).peek(1):  # waits up to idle_timeout
+            self.reader.skip_empty_lines()
+            if not self.reader.buffer and not self.reader.fill():  # waits up to idle_timeout
                 return
             self.server.deadlines[self] = time.monotonic() + self.server.request_timeout
             request = self.read_request()
@@ -66,19 +67,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_request(self) -> Request | None:
         """Parse one request off the connection; None when the client has gone."""
-        line = self.rfile.readline(wire.MAX_LINE + 1)
-        if line in (b"\r\n", b"\n"):  # RFC 9112 §2.2: ignore an empty line before a request
-            line = self.rfile.readline(wire.MAX_LINE + 1)
-        if len(line) > wire.MAX_LINE:
-            raise wire.MessageError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
-        if not line:
+        head = self.reader.head()
+        if head is None:
             return None
-        self.requestline = line.decode("latin-1").rstrip("\r\n")
+        self.requestline, headers = head
         parts = self.requestline.split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise wire.MessageError(HTTPStatus.BAD_REQUEST, "malformed request line")
         method, target, version = parts
-        headers = wire.read_headers(self.rfile)
         connection = headers.get("connection", "").lower()
         self.announce_keep_alive = version == "HTTP/1.0" and "keep-alive" in connection
         if version == "HTTP/1.0":
@@ -89,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
             self.continue_if_small(headers)
         else:
             self.unread = wire.body_length(headers) or 0
-        body = wire.read_body(self.rfile, headers, MAX_BODY)
+        body = wire.read_body(self.reader, headers, MAX_BODY)
         self.unread = 0
         self.close_connection = not keep_alive
         path, _, query = target.partition("?")
@@ -103,7 +99,7 @@ class Handler(BaseHTTPRequestHandler):
         """
         if 0 < self.unread <= 16 * MAX_BODY:
             try:
-                self.rfile.read(self.unread)
+                self.reader.read(self.unread)
             except OSError:
                 pass
         self.unread = 0
@@ -113,7 +109,11 @@ class Handler(BaseHTTPRequestHandler):
         length = wire.body_length(headers)
         if length is not None and length > MAX_BODY:
             raise wire.MessageError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-        self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the client (one call, so one TCP segment train)."""
+        self.connection.sendall(data)
 
     def send(self, response: Response, head_only: bool) -> None:
         """Write the whole response in one call."""
@@ -132,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         head = "\r\n".join(lines).encode("latin-1", "replace")
         body = b"" if head_only or response.status in BODYLESS_STATUSES else response.body
         try:
-            self.wfile.write(head + body)
+            self.write(head + body)
         except OSError:
             self.close_connection = True
         if self.server.log_requests:

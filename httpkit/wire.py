@@ -96,22 +96,42 @@ class SocketReader:
         return bool(chunk)
 
     def head(self) -> tuple[str, Headers] | None:
-        """Return the start line and headers of the next message; None if the peer is gone."""
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+        """Return the start line and headers of the next message; None if the peer is gone.
+
+        Lines end with CRLF; a bare LF is accepted too (RFC 9112 §2.2).
+        """
+        while True:
+            end, gap = self.buffer.find(b"\r\n\r\n"), 4
+            if end < 0:
+                end, gap = self.buffer.find(b"\n\n"), 2
+            if end >= 0:
+                break
             if len(self.buffer) > MAX_LINE + MAX_HEADERS * 256:
+                if self.buffer.find(b"\n", 0, MAX_LINE) < 0:
+                    raise MessageError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
                 raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
             if not self.fill():
-                if self.buffer:
+                if self.buffer.strip():
                     raise ConnectionError("connection closed inside a header block")
                 return None
-        lines = self.buffer[:end].decode("latin-1").split("\r\n")
-        del self.buffer[:end + 4]
+        text = self.buffer[:end].decode("latin-1")
+        del self.buffer[:end + gap]
+        lines = text.split("\r\n") if gap == 4 else [ln.rstrip("\r") for ln in text.split("\n")]
         if len(lines) > MAX_HEADERS + 1:
             raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields")
+        if len(lines[0]) > MAX_LINE:
+            raise MessageError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+        if any(len(line) > MAX_LINE for line in lines):
+            raise MessageError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "header line too long")
         headers: Headers = {}
         for line in lines[1:]:
             add_field(headers, line)
         return lines[0], headers
+
+    def skip_empty_lines(self) -> None:
+        """Drop empty lines before a message (RFC 9112 §2.2 asks servers to ignore one)."""
+        while self.buffer[:1] in (b"\r", b"\n") and self.buffer:
+            del self.buffer[:1]
 
     def readline(self, size: int, /) -> bytes:
         while (end := self.buffer.find(b"\n", 0, size)) < 0 and len(self.buffer) < size:

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import io
 import json
 import socket
 import threading
@@ -114,32 +113,12 @@ class CountingServer(Server):
         self.connections_closed.release()
 
 
-class RecordingWriter(io.BufferedIOBase):
-    """Wrap a connection's wfile, keeping a copy of every write."""
-
-    def __init__(self, inner: Any, writes: list[bytes]) -> None:
-        super().__init__()
-        self.inner = inner
-        self.writes = writes
-
-    def write(self, data: Any) -> int:
-        self.writes.append(bytes(data))
-        return int(self.inner.write(data))
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def close(self) -> None:
-        self.inner.close()
-        super().close()
-
-
 class WriteRecordingHandler(Handler):
     server: WriteRecordingServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.wfile = RecordingWriter(self.wfile, self.server.writes)
+    def write(self, data: bytes) -> None:
+        self.server.writes.append(data)
+        super().write(data)
 
 
 class WriteRecordingServer(Server):
