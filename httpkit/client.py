@@ -80,7 +80,7 @@ class Connection:
             raise UpstreamError(f"cannot connect to {host}:{port}: {err.strerror or err}",
                                 sent=False) from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(read_timeout)
+        wire.set_timeouts(self.sock, read_timeout)
         self.reader = wire.SocketReader(self.sock)
         self.last_used = time.monotonic()
         self.reusable = True
@@ -199,7 +199,7 @@ class Upstream:
                   kept: bool) -> UpstreamResponse:
         try:
             response = conn.exchange(method, data)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
             conn.close()
             raise UpstreamTimeout(f"{self.authority} did not answer in time", sent=True) from None
         except (OSError, wire.MessageError) as err:

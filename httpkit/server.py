@@ -41,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(self.server.idle_timeout)  # frees idle or slow clients
+        wire.set_timeouts(self.connection, self.server.idle_timeout)  # frees idle clients
         self.reader = wire.SocketReader(self.connection)
 
     def handle_one_request(self) -> None:

@@ -8,6 +8,7 @@ case-insensitive), with repeated fields joined by commas (RFC 9110 §5.3).
 from __future__ import annotations
 
 import socket
+import struct
 from http import HTTPStatus
 from typing import Protocol
 
@@ -75,6 +76,20 @@ def add_field(headers: Headers, line: str) -> None:
         headers[key] = headers[key] + joiner + value
     else:
         headers[key] = value
+
+
+def set_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Make ``sock`` blocking, with kernel-enforced receive and send timeouts.
+
+    ``socket.settimeout`` makes CPython poll() before every recv and send: two system calls
+    per operation. SO_RCVTIMEO/SO_SNDTIMEO give the same protection in one; a timed-out call
+    raises BlockingIOError (EAGAIN) instead of TimeoutError.
+    """
+    sock.settimeout(None)
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
 class SocketReader:
