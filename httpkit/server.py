@@ -121,6 +121,11 @@ class Handler(BaseHTTPRequestHandler):
         lines = [f"HTTP/1.1 {response.status} {phrase(response.status)}",
                  f"Date: {self.server.http_date()}"]
         lines.extend(f"{name}: {value}" for name, value in headers)
+        if any("\n" in line or "\r" in line for line in lines):  # never let a header split
+            log.error("%s: a header of the answer to %r holds a line break", self.server.name,
+                      self.requestline)
+            oops = HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "something went wrong on our side")
+            return self.send(self.server.error_response(oops), head_only)
         if response.status not in BODYLESS_STATUSES:
             length = len(response.body) if response.length is None else response.length
             lines.append(f"Content-Length: {length}")

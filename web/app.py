@@ -11,12 +11,13 @@ balancer; the API itself works too), SECRET_KEY (else a key kept in DATA_DIR), D
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, serve)
@@ -336,7 +337,9 @@ class Web:
 
     def redirect(self, page: Page, location: str) -> Response:
         """See Other, with the next page asked to read past the caches."""
-        response = Response(HTTPStatus.SEE_OTHER, b"", [("Location", location)])
+        # A Location header is ASCII: percent-encode what is not (a /tags/café page).
+        ascii_location = quote(location, safe="/?&=%#:@!$'()*+,;~-._")
+        response = Response(HTTPStatus.SEE_OTHER, b"", [("Location", ascii_location)])
         return self.with_cookies(page, response, fresh=True)
 
     def with_cookies(self, page: Page, response: Response, fresh: bool) -> Response:
@@ -399,11 +402,15 @@ def nothing_found(q: str) -> Markup:
     return render("empty.html", message=f"Nothing matches “{q}”.")
 
 
+# A path on this site: one "/", then no second "/" or "\\" at once (that would name another
+# host), and nothing but visible characters: no whitespace or control characters, which
+# browsers strip (turning "/\t/evil" into "//evil") or which would break the header.
+LOCAL_PATH = re.compile(r"/(?![/\\])[!-~\u00a0-\U0010ffff]*\Z")
+
+
 def local_path(candidate: str, default: str) -> str:
     """Return ``candidate`` if it is a path on this site (no open redirects), else default."""
-    if candidate.startswith("/") and not candidate.startswith("//") and "\\" not in candidate:
-        return candidate
-    return default
+    return candidate if LOCAL_PATH.match(candidate) and "\\" not in candidate else default
 
 
 def api_message(answer: Any, default: str = "Something was wrong with that.") -> str:

@@ -12,7 +12,6 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 
 COOKIE = "fpt_session"
 FRESH_COOKIE = "fpt_fresh"  # set by a redirect after a write: the next page reads afresh
@@ -32,13 +31,14 @@ class Session:
 
 
 def read_cookies(header: str) -> dict[str, str]:
-    """Parse a Cookie header; a malformed one counts as no cookies."""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
+    """Parse a Cookie header leniently (RFC 6265 §5.4): one odd cookie set by another app on
+    this host must not hide ours, as ``http.cookies.SimpleCookie`` would."""
+    cookies: dict[str, str] = {}
+    for pair in header.split(";"):
+        name, sep, value = pair.strip().partition("=")
+        if sep and name:
+            cookies.setdefault(name.strip(), value.strip().strip('"'))
+    return cookies
 
 
 def sign(key: bytes, payload: str) -> str:
