@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-store clean
+.PHONY: run test lint bench bench-store clean python-version
 
-run:
+run: python-version
 	$(PYTHON) -m stack
+
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "Python 3.11 or newer is needed as $(PYTHON) (try: make $(MAKECMDGOALS) PYTHON=python3.12)"; exit 1; }
 
 # Creates .venv on first use (and again if it breaks), installs the pinned tools, then runs
 # the tests, flake8 and mypy.
@@ -27,7 +31,7 @@ bench:
 bench-store:
 	$(PYTHON) bench/store_bench.py
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt | python-version
 	@$(BIN)/python -c "" 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
