@@ -19,11 +19,12 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, optional, page_params, require, serve)
 from httpkit.keys import load_secret
+from httpkit.messages import is_number
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 
 from api import auth, rules
@@ -164,9 +165,13 @@ class Api:
     def post_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
         text = rules.clean_tweet_text(require(request.json(), "text", str))
-        tweet = self.store.json("POST", "/tweets", {
-            "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
-            missing="your account no longer exists")
+        try:
+            tweet = self.store.json("POST", "/tweets", {
+                "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)})
+        except HTTPError as err:
+            if err.status == HTTPStatus.NOT_FOUND:  # a valid token for a deleted account
+                raise auth.unauthorized("your account no longer exists") from None
+            raise
         self.likes.saw(tweet["id"], 0)
         return json_response(tweet, HTTPStatus.CREATED, [("Location", f"/tweets/{tweet['id']}")])
 
@@ -226,7 +231,7 @@ class Api:
     def logs(self, request: Request) -> Response:
         after = request.query.get("after", "0") or "0"
         limit = request.query.get("limit", "10000") or "10000"
-        if not after.isdigit() or not limit.isdigit() or not 1 <= int(limit) <= 100_000:
+        if not is_number(after) or not is_number(limit) or not 1 <= int(limit) <= 100_000:
             raise rules.bad("after must be a whole number, limit 1 to 100000", "invalid_query")
         calls = self.calls.page(int(after), int(limit))
         total = len(self.calls)
@@ -329,6 +334,10 @@ class ApiServer(Server):
         if request.path != "/healthz":  # probes from supervisors are not API calls
             self.api.calls.append(request.method, request.path)
         return super().respond(request)
+
+    def refused(self, method: str, path: str) -> None:
+        if method and path:  # e.g. a body over 64 KiB: still a call, and a failing one
+            self.api.calls.append(method, unquote(path))
 
 
 def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiServer:

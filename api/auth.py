@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import Callable
 
 from httpkit import HTTPError
+from httpkit.messages import is_number
 
 # scrypt cost: ~30 ms per hash here; enough to make offline guessing expensive.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
@@ -77,9 +78,11 @@ class Tokens:
         if scheme.lower() != "bearer" or len(parts) != 3:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
         account, expiry, signature = parts
+        if not (is_number(account) and is_number(expiry) and signature.isascii()):
+            raise unauthorized("the token is not valid")
         if not hmac.compare_digest(signature, self._sign(f"{account}.{expiry}")):
             raise unauthorized("the token is not valid")
-        if not (account.isdigit() and expiry.isdigit()) or int(expiry) <= self.clock():
+        if int(expiry) <= self.clock():
             raise unauthorized("the token has expired; log in again")
         return int(account)
 

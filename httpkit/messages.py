@@ -48,6 +48,11 @@ class Request:
         if not isinstance(data, dict):
             raise HTTPError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object",
                             "malformed_json")
+        try:  # JSON may spell lone surrogates ("\\ud800"), which are not text
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "the body holds invalid Unicode text",
+                            "malformed_json") from None
         return data
 
 
@@ -99,13 +104,18 @@ def page_params(request: Request, default: int = 20, most: int = 100) -> tuple[i
     """Return ``(limit, cursor)`` from ``?limit=&cursor=``, or raise 400."""
     raw_limit = request.query.get("limit", "")
     raw_cursor = request.query.get("cursor", "")
-    if raw_limit and not (raw_limit.isdigit() and 1 <= int(raw_limit) <= most):
+    if raw_limit and not (is_number(raw_limit) and 1 <= int(raw_limit) <= most):
         raise HTTPError(HTTPStatus.BAD_REQUEST, f"limit must be a whole number from 1 to {most}",
                         "invalid_limit")
-    if raw_cursor and not (raw_cursor.isdigit() and int(raw_cursor) > 0):
+    if raw_cursor and not (is_number(raw_cursor) and int(raw_cursor) > 0):
         raise HTTPError(HTTPStatus.BAD_REQUEST, "cursor must be the 'next' of a previous page",
                         "invalid_cursor")
     return (int(raw_limit) if raw_limit else default), (int(raw_cursor) if raw_cursor else None)
+
+
+def is_number(text: str) -> bool:
+    """Tell whether ``text`` is a plain decimal number (str.isdigit alone accepts "²")."""
+    return text.isascii() and text.isdigit()
 
 
 def json_name(kind: type) -> str:

@@ -46,6 +46,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self.close_connection = True
+        self.requestline = ""
         try:
             self.reader.skip_empty_lines()
             if not self.reader.buffer and not self.reader.fill():  # waits up to idle_timeout
@@ -54,6 +55,8 @@ class Handler(BaseHTTPRequestHandler):
             request = self.read_request()
         except wire.MessageError as err:
             self.drain_refused_body()
+            method, _, rest = self.requestline.partition(" ")
+            self.server.refused(method, rest.partition(" ")[0].partition("?")[0])
             self.send(self.server.error_response(HTTPError(err.status, err.message)), False)
             return
         except (OSError, ConnectionError):  # timeout, reset, or closed between requests
@@ -205,6 +208,9 @@ class Server(ThreadingHTTPServer):
                           request.path)
             return self.error_response(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR,
                                                  "something went wrong on our side"))
+
+    def refused(self, method: str, path: str) -> None:
+        """Note a request refused before it could be routed (413, malformed headers, ...)."""
 
     def error_response(self, err: HTTPError) -> Response:
         """Render an error as the JSON body of DESIGN.md (services may override)."""

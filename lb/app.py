@@ -68,7 +68,7 @@ class Config:
 def split_host_port(name: str) -> tuple[str, int]:
     """Split ``host:port``; raise ConfigError when it is not one."""
     host, _, port = name.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise ConfigError(f"LB_UPSTREAMS entry {name!r} is not host:port")
     return host.strip("[]"), int(port)
 

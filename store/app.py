@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 from httpkit import (HTTPError, Request, Response, Router, Server, json_response, optional,
                      page_params, require, serve)
 from httpkit.config import env_bool, env_int, env_str, run_main
+from httpkit.messages import is_number
 from store.db import Database, NotAuthor, UnknownAccount, UsernameTaken
 
 NO_STORE = [("Cache-Control", "no-store")]
@@ -80,7 +81,9 @@ class StoreApp:
             ("GET", "/hashtags/{tag}/tweets", self.tag_tweets),
             ("POST", "/like-batches", self.apply_like_batch),
         ]:
-            router.add(method, template, self.counted(handler))
+            # Probes and statistics are not data requests: reading them must not move them.
+            plain = template in ("/healthz", "/stats")
+            router.add(method, template, handler if plain else self.counted(handler))
         return router
 
     def counted(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
@@ -161,7 +164,7 @@ class StoreApp:
 
     def delete_tweet(self, request: Request) -> Response:
         raw_author = request.query.get("author_id", "")
-        if raw_author and not raw_author.isdigit():
+        if raw_author and not is_number(raw_author):
             raise HTTPError(HTTPStatus.BAD_REQUEST, "author_id must be a number", "invalid_field")
         with author_guard():
             deleted = self.db.delete_tweet(tweet_id(request), int(raw_author or 0) or None)
@@ -184,7 +187,7 @@ class StoreApp:
         likes = require(data, "likes", dict)
         counts: dict[int, int] = {}
         for key, count in likes.items():
-            if not key.isdigit() or isinstance(count, bool) or not isinstance(count, int) \
+            if not is_number(key) or isinstance(count, bool) or not isinstance(count, int) \
                     or count < 1:
                 raise HTTPError(HTTPStatus.BAD_REQUEST,
                                 "likes must map tweet ids to positive counts", "invalid_field")

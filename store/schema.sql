@@ -8,7 +8,7 @@
 -- tweet_tags(tag, tweet_id) and tweets_fts (rowid order).
 
 create table if not exists accounts (
-    id integer primary key,
+    id integer primary key autoincrement,  -- never reused: old links must not name a new row
     -- NOCASE folds ASCII only, which is all a username may hold; the unique
     -- index doubles as the case-insensitive lookup and prefix-search index.
     username text not null unique collate nocase,
@@ -22,7 +22,7 @@ create table if not exists accounts (
 create index if not exists accounts_display_lower on accounts (display_lower);
 
 create table if not exists tweets (
-    id integer primary key,
+    id integer primary key autoincrement,  -- never reused: likes and links of a deleted tweet
     author_id integer not null references accounts (id),
     text text not null,
     -- JSON array of lower-case tags in the order written; returned as is, and

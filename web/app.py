@@ -383,7 +383,7 @@ def when(iso: str) -> str:
 def paging(request: Request) -> dict[str, str]:
     """Pass the page's cursor on to the API."""
     cursor = request.query.get("cursor", "")
-    return {"cursor": cursor} if cursor.isdigit() else {}
+    return {"cursor": cursor} if cursor.isascii() and cursor.isdigit() else {}
 
 
 def older_link(here: str, cursor: str | None) -> Markup:

@@ -1,0 +1,90 @@
+"""load_test.py against a whole stack (stack.launcher's plan and Stack: real processes on free
+loopback ports), run as a user runs it, so that the tool cannot rot: `functional` must pass
+every check, and a short `load` must finish with no errors and every like counted."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from stack.launcher import Stack, plan
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+CACHES = 2
+
+
+def free_ports() -> dict[str, int]:
+    """Pick a free port per service (a run of CACHES for the caches), all held until chosen."""
+    ports: dict[str, int] = {}
+    with ExitStack() as held:
+        def grab(port: int) -> int:
+            sock = held.enter_context(socket.socket())
+            sock.bind((HOST, port))
+            return int(sock.getsockname()[1])
+        for name in ("store", "dbcache", "api", "cache", "lb", "web"):
+            for _ in range(50):
+                first = grab(0)
+                try:
+                    for n in range(1, CACHES if name == "cache" else 1):
+                        grab(first + n)
+                except OSError:
+                    continue
+                ports[name] = first
+                break
+    return ports
+
+
+@pytest.fixture
+def lb_url(tmp_path: Path) -> Iterator[str]:
+    """Start the stack, with cheap password hashing and likes flushed after a second."""
+    wiring = ("HOST", "PORT", "STORE_URL", "UPSTREAM_URL", "API_URL", "LB_UPSTREAMS")
+    env = {key: value for key, value in os.environ.items() if key not in wiring}
+    env.update(DATA_DIR=str(tmp_path / "data"), SCRYPT_N="16", LIKE_MAX_AGE_S="1",
+               PYTHONPATH=str(ROOT))
+    ports = free_ports()
+    stack = Stack(plan(HOST, ports, CACHES), HOST, env)
+    try:
+        stack.start()
+        yield f"http://{HOST}:{ports['lb']}"
+    finally:
+        stack.stop()
+
+
+def load_test(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run load_test.py as a user does, on a bare interpreter path."""
+    return subprocess.run([sys.executable, str(ROOT / "load_test.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_functional_and_load_pass_against_the_whole_stack(lb_url: str, tmp_path: Path) -> None:
+    checks = load_test("functional", "--url", lb_url)
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    assert "FAIL" not in checks.stdout
+    assert checks.stdout.count("PASS ") >= 30
+    assert checks.stdout.strip().endswith("passed, 0 failed")
+
+    results = tmp_path / "load.json"
+    load = load_test("load", "--url", lb_url, "--concurrency", "4", "--duration", "3",
+                     "--verify-likes", "--flush-wait", "15", "--json", str(results))
+    assert load.returncode == 0, load.stdout + load.stderr
+    report = json.loads(results.read_text())
+    assert report["requests"] > 0 and report["error_count"] == 0 and report["errors"] == {}
+    assert set(report["latency_ms"]) >= {"p50", "p95", "p99", "max"}
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["max"]
+    saved = report["savings"]
+    assert saved["front_cache"]["caches"] == CACHES and saved["front_cache"]["hits"] > 0
+    assert saved["api"]["calls"] > 0 and saved["api"]["db_accesses"] > 0
+    assert saved["store"]["requests"] > 0 and saved["dbcache"]["hits"] is not None
+    assert saved["likes"]["received"] == report["likes_accepted"] > 0
+    verified = report["verify_likes"]
+    assert verified["ok"] and verified["flushed"] and verified["mismatches"] == []
+    assert verified["written_after_flush"] == verified["likes_sent"]
+    assert "p99" in load.stdout and "verify likes  OK" in load.stdout
