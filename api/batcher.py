@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from httpkit import HTTPError
 
-from api.storeclient import StoreClient
+from api.storeclient import StoreClient, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
 class Batch:
     batch_id: str
     likes: dict[int, int]
+    maybe_applied: bool = False  # sent at least once in a way that may have reached the store
 
 
 @dataclass
@@ -89,7 +90,8 @@ class LikeBatcher:
         self._db.execute("pragma synchronous=normal")  # survives a process crash, cheaply
         self._db.executescript(JOURNAL_SCHEMA)
         self._pending: dict[int, list[float]] = {}  # tweet -> [count, since]
-        self._inflight: dict[int, int] = {}
+        self._inflight: dict[int, int] = {}  # tweet -> likes in unacknowledged batches
+        self._maybe_applied: dict[int, int] = {}  # ... of which the store may hold already
         self._unacked: list[Batch] = []
         self._known: OrderedDict[int, int] = OrderedDict()  # tweet -> stored like total
         self._last_passed: OrderedDict[int, float] = OrderedDict()
@@ -119,7 +121,7 @@ class LikeBatcher:
                 " on conflict (tweet_id) do update set count = count + 1", (tweet_id, entry[1]))
             self.counters.received += 1
             due = entry[0] > self.batch_size
-            count = max(stored, self._known.get(tweet_id, 0)) + self._unwritten(tweet_id)
+            count = self._running(tweet_id, stored)
         if due:
             self._wake.set()
         return count
@@ -137,7 +139,9 @@ class LikeBatcher:
         if answer.status == HTTPStatus.NOT_FOUND:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
         likes = int(answer.json()["likes"]) if answer.status == HTTPStatus.OK else 0
-        self.saw(tweet_id, likes)
+        with self._lock:
+            if not self._maybe_applied.get(tweet_id):  # else the read is no clean baseline
+                self._remember(tweet_id, max(likes, self._known.get(tweet_id, 0)))
         return likes
 
     def saw(self, tweet_id: int, stored_likes: int) -> None:
@@ -158,8 +162,26 @@ class LikeBatcher:
     def likes(self, tweet_id: int, stored_likes: int) -> int:
         """Return the running count for a tweet whose stored total a read returned."""
         with self._lock:
-            stored = max(stored_likes, self._known.get(tweet_id, 0))
-            return stored + self._unwritten(tweet_id)
+            return self._running(tweet_id, stored_likes)
+
+    def _running(self, tweet_id: int, read: int) -> int:
+        """Stored + in flight + pending, never more than the truth (call under the lock).
+
+        A read may come from a cache copy older than the batches already written, or may
+        already include a batch whose acknowledgement has not arrived. The total the store
+        last acknowledged is exact and excludes what is in flight, so it wins. Without it, the
+        likes of a batch that may have reached the store are left out rather than maybe
+        counted twice: the count may lag for a moment, but it never goes backwards.
+        """
+        entry = self._pending.get(tweet_id)
+        pending = int(entry[0]) if entry else 0
+        inflight = self._inflight.get(tweet_id, 0)
+        known = self._known.get(tweet_id)
+        if not inflight:
+            return max(read, known or 0) + pending
+        if known is not None:
+            return known + inflight + pending
+        return read + inflight - self._maybe_applied.get(tweet_id, 0) + pending
 
     def _unwritten(self, tweet_id: int) -> int:
         entry = self._pending.get(tweet_id)
@@ -218,11 +240,14 @@ class LikeBatcher:
     def _send(self, batch: Batch) -> bool:
         """Send one batch; on acknowledgement drop it from the journal."""
         self.counters.store_requests += 1
+        self._mark_maybe_applied(batch, True)
         try:
             result = self.store.json("POST", "/like-batches", {
                 "batch_id": batch.batch_id,
                 "likes": {str(tweet): count for tweet, count in batch.likes.items()}})
         except HTTPError as err:
+            if isinstance(err, StoreUnavailable) and not err.sent:
+                self._mark_maybe_applied(batch, False)  # it never reached the store
             self._failures += 1
             self._retry_at = self.clock() + BACKOFF_S[min(self._failures, len(BACKOFF_S)) - 1]
             log.warning("like batch %s not sent (%s); will retry", batch.batch_id, err.message)
@@ -231,10 +256,27 @@ class LikeBatcher:
         self._acknowledge(batch, result)
         return True
 
+    def _mark_maybe_applied(self, batch: Batch, maybe: bool) -> None:
+        """Record whether the store may already hold this batch's likes."""
+        with self._lock:
+            self._set_maybe_applied(batch, maybe)
+
+    def _set_maybe_applied(self, batch: Batch, maybe: bool) -> None:
+        if batch.maybe_applied == maybe:
+            return
+        batch.maybe_applied = maybe
+        for tweet, count in batch.likes.items():
+            left = self._maybe_applied.get(tweet, 0) + (count if maybe else -count)
+            if left > 0:
+                self._maybe_applied[tweet] = left
+            else:
+                self._maybe_applied.pop(tweet, None)
+
     def _acknowledge(self, batch: Batch, result: dict[str, Any]) -> None:
         totals = {int(tweet): total for tweet, total in result.get("likes", {}).items()}
         missing = {int(tweet) for tweet in result.get("missing", [])}
         with self._lock:
+            self._set_maybe_applied(batch, False)
             self._db.execute("delete from batches where batch_id = ?", (batch.batch_id,))
             self._unacked.remove(batch)
             for tweet, count in batch.likes.items():
@@ -248,8 +290,8 @@ class LikeBatcher:
                     self._known.pop(tweet, None)
                 else:
                     self.counters.written += count
-                if tweet in totals:
-                    self._remember(tweet, max(totals[tweet], self._known.get(tweet, 0)))
+                if tweet in totals:  # the store's total is exact, duplicates included
+                    self._remember(tweet, totals[tweet])
             self.counters.batches += 1
 
     # -- life cycle ----------------------------------------------------------------------
@@ -264,12 +306,15 @@ class LikeBatcher:
             self._unacked.append(batch)
             for tweet, count in batch.likes.items():
                 self._inflight[tweet] = self._inflight.get(tweet, 0) + count
+            self._set_maybe_applied(batch, True)  # it may have landed before the crash
         if self._pending or self._unacked:
             log.info("like journal: %d tweets pending, %d batches to resend",
                      len(self._pending), len(self._unacked))
 
     def start(self) -> None:
-        """Start the background thread that applies the age rule and sends batches."""
+        """Resend what the journal holds, then start the thread that sends batches."""
+        if self._unacked:  # before taking likes: their counts then rest on acknowledged totals
+            self.flush()
         self._thread = threading.Thread(target=self._run, name="like-batcher", daemon=True)
         self._thread.start()
 

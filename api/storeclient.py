@@ -13,6 +13,15 @@ from typing import Any
 from httpkit import HTTPError, Upstream, UpstreamError, UpstreamResponse
 from httpkit.proxy import failure
 
+
+class StoreUnavailable(HTTPError):
+    """The database could not be had; ``sent`` tells whether the request may have reached it."""
+
+    def __init__(self, error: HTTPError, sent: bool) -> None:
+        super().__init__(error.status, error.message, error.code)
+        self.sent = sent
+
+
 PASSED_ON = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND,
                        HTTPStatus.CONFLICT})
 
@@ -34,7 +43,7 @@ class StoreClient:
         try:
             answer = self.upstream.call(method, target, payload, headers)
         except UpstreamError as err:
-            raise failure(err, "the database") from None
+            raise StoreUnavailable(failure(err, "the database"), err.sent) from None
         if answer.status >= 500:
             raise HTTPError(HTTPStatus.BAD_GATEWAY, "the database failed to answer",
                             "upstream_error")

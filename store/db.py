@@ -436,6 +436,7 @@ class Database:
                              " on conflict do nothing returning 1",
                              (batch_id, iso_time(self.clock()))):
                 result["duplicate"] = True
+                result["likes"] = self._like_totals(list(likes))
                 return result
             for tweet_id, count in likes.items():
                 row = self._one("update tweets set likes = likes + ? where id = ?"
@@ -446,6 +447,12 @@ class Database:
                     result["applied"][tweet_id] = count
                     result["likes"][tweet_id] = row[0]
         return result
+
+    def _like_totals(self, tweet_ids: list[int]) -> dict[int, int]:
+        """Return the current like totals of these tweets (for a duplicate batch's answer)."""
+        marks = ",".join("?" * len(tweet_ids))
+        rows = self._run(f"select id, likes from tweets where id in ({marks})", tweet_ids)
+        return {row[0]: row[1] for row in rows}
 
     def stats(self) -> dict[str, int]:
         """Return running totals: queries run, accounts, tweets, likes written, batches."""
