@@ -115,10 +115,8 @@ class Web:
         if page.session.user == tweet["author"]:
             tools = render("author_tools.html", id=tweet["id"], csrf=page.session.csrf,
                            error=error_line(error), text=tweet["text"] if text is None else text)
-        tags = join(render("tab.html", href=f"/tags/{path_part(tag)}", css="tag",
-                           label=f"#{tag}") for tag in tweet["hashtags"])
         body = render("tweet_page.html", **tweet_values(tweet, page.session.csrf),
-                      tags=tags, author_tools=tools)
+                      author_tools=tools)
         status = HTTPStatus.BAD_REQUEST if error else HTTPStatus.OK
         return self.html(page, f"Tweet by @{tweet['author']}", body, status)
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from web.render import Markup, escape, join, render
 
-WIDTH, LABEL_WIDTH, BAR_HEIGHT, GAP = 600, 230, 26, 10
+WIDTH, LABEL_WIDTH, BAR_HEIGHT, GAP = 640, 270, 26, 10
 COLOURS = ("#1d6fb8", "#2f9e6e", "#c77d14", "#8a4fbf", "#b4235a")
 
 
