@@ -5,41 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from stack.launcher import Stack, plan
+from tests.fakes import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 CACHES = 2
-
-
-def free_ports() -> dict[str, int]:
-    """Pick a free port per service (a run of CACHES for the caches), all held until chosen."""
-    ports: dict[str, int] = {}
-    with ExitStack() as held:
-        def grab(port: int) -> int:
-            sock = held.enter_context(socket.socket())
-            sock.bind((HOST, port))
-            return int(sock.getsockname()[1])
-        for name in ("store", "dbcache", "api", "cache", "lb", "web"):
-            for _ in range(50):
-                first = grab(0)
-                try:
-                    for n in range(1, CACHES if name == "cache" else 1):
-                        grab(first + n)
-                except OSError:
-                    continue
-                ports[name] = first
-                break
-    return ports
 
 
 @pytest.fixture
@@ -49,7 +27,7 @@ def lb_url(tmp_path: Path) -> Iterator[str]:
     env = {key: value for key, value in os.environ.items() if key not in wiring}
     env.update(DATA_DIR=str(tmp_path / "data"), SCRYPT_N="16", LIKE_MAX_AGE_S="1",
                PYTHONPATH=str(ROOT))
-    ports = free_ports()
+    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": CACHES})
     stack = Stack(plan(HOST, ports, CACHES), HOST, env)
     try:
         stack.start()

@@ -8,7 +8,6 @@ directory, finds the likes the first left pending: they were flushed on the way 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,36 +17,13 @@ from typing import Any
 import pytest
 
 from stack.launcher import Service, Stack, default_ports, plan
+from tests.fakes import free_ports
 from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, log_in,
                                post_tweet, read_tweet, texts)
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 CACHES = 2
-
-
-def free_ports(names: list[str], consecutive: dict[str, int]) -> dict[str, int]:
-    """Pick a free port for each name (a run of free ones where asked), held until all are
-    chosen so that no two names get the same port."""
-    ports: dict[str, int] = {}
-    with ExitStack() as held:
-        def grab(port: int) -> int:
-            sock = held.enter_context(socket.socket())
-            sock.bind((HOST, port))
-            return int(sock.getsockname()[1])
-        for name in names:
-            for _ in range(50):
-                first = grab(0)
-                try:
-                    for n in range(1, consecutive.get(name, 1)):
-                        grab(first + n)
-                except OSError:
-                    continue
-                ports[name] = first
-                break
-            else:
-                raise RuntimeError(f"no run of free ports for {name}")
-    return ports
 
 
 def environment(data_dir: Path) -> dict[str, str]:

@@ -23,19 +23,6 @@ StartApi = Callable[..., Client]
 StartCache = Callable[..., Server]
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab()
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The API's clock (token expiry): a real-looking time that moves only when told."""
-    return FakeClock(1_700_000_000.0)
-
-
 def client(lab: Lab, url: str) -> Client:
     """A recording client, closed when the test ends."""
     new = Client(url)

@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,12 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 10.0
 ARRIVAL_TIMEOUT_S = 15.0
 HOLD = {"LIKE_BATCH_SIZE": "1000", "LIKE_MAX_AGE_S": "3600"}  # nothing is sent by the rules
-
-
-def free_port() -> int:
-    """Return a loopback port nothing listens on (bound, then released)."""
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
 
 
 def call(url: str, method: str, path: str, payload: Any = None) -> tuple[int, Any]:

@@ -3,7 +3,6 @@
 stopped when it ends. scrypt runs at a tiny cost so sign-ups are fast."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
@@ -25,13 +24,6 @@ NewBrowser = Callable[[], Browser]
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    lab = Lab()
-    yield lab
-    lab.close()
-
-
-@pytest.fixture
 def store(lab: Lab, tmp_path: Path) -> Server:
     """A real store serving a fresh sqlite file."""
     return lab.serve(store_app.make_server(store_app.Config(port=0,
@@ -42,12 +34,6 @@ def store(lab: Lab, tmp_path: Path) -> Server:
 def store_client(lab: Lab, store: Server) -> Upstream:
     """Talks to the store's data API directly (to make many accounts fast)."""
     return lab.client(store.url)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The API's clock (token expiry, the age of pending likes): moves only when told."""
-    return FakeClock(1_700_000_000.0)
 
 
 @pytest.fixture
