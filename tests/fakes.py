@@ -137,14 +137,11 @@ class FakeUpstream:
             return [seen for seen in self.seen if method in (None, seen.method)]
 
 
-class DyingUpstream:
-    """An upstream on a bare socket: answers its first ``answers`` requests with a 200 (on a
-    kept-alive connection), then reads the next one and hangs up without answering. With
-    ``crash`` it also stops listening at that moment, as a process that died would."""
+class RawServer:
+    """A server on a bare socket, for misbehaviour no HTTP server would allow: a thread per
+    connection runs ``serve``; ``stop`` ends them all."""
 
-    def __init__(self, answers: int = 0, crash: bool = False) -> None:
-        self.answers = answers
-        self.crash = crash
+    def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.05)  # so the accept loop notices a stop promptly
@@ -154,8 +151,9 @@ class DyingUpstream:
         self.connections: list[socket.socket] = []
         self.accepting = threading.Thread(target=self.accept_loop, daemon=True)
         self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.url = f"http://{self.address}"
 
-    def start(self) -> DyingUpstream:
+    def start(self) -> RawServer:
         self.accepting.start()
         return self
 
@@ -183,6 +181,24 @@ class DyingUpstream:
         self.listener.close()  # here, not from another thread, so it closes at once
 
     def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def requests(self, method: str | None = None) -> list[Seen]:
+        with self.lock:
+            return [seen for seen in self.seen if method in (None, seen.method)]
+
+
+class DyingUpstream(RawServer):
+    """An upstream on a bare socket: answers its first ``answers`` requests with a 200 (on a
+    kept-alive connection), then reads the next one and hangs up without answering. With
+    ``crash`` it also stops listening at that moment, as a process that died would."""
+
+    def __init__(self, answers: int = 0, crash: bool = False) -> None:
+        super().__init__()
+        self.answers = answers
+        self.crash = crash
+
+    def serve(self, conn: socket.socket) -> None:
         conn.settimeout(5.0)
         with conn, conn.makefile("rb") as rfile:
             while (request := read_request(rfile)) is not None:
@@ -197,10 +213,6 @@ class DyingUpstream:
                 body = json.dumps({"target": request.target, "upstream": "dying"}).encode()
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-
-    def requests(self, method: str | None = None) -> list[Seen]:
-        with self.lock:
-            return [seen for seen in self.seen if method in (None, seen.method)]
 
 
 def read_request(rfile: Any) -> Seen | None:
@@ -282,7 +294,8 @@ class Lab:
         return upstream
 
     def dying_upstream(self, answers: int = 0, crash: bool = False) -> DyingUpstream:
-        upstream = DyingUpstream(answers, crash).start()
+        upstream = DyingUpstream(answers, crash)
+        upstream.start()
         self.stops.append(upstream.stop)
         return upstream
 

@@ -30,7 +30,7 @@ from httpkit import HTTPError, Request, Response, Upstream, start_in_thread, sto
 from store.app import Config as StoreConfig
 from store.app import make_server as make_store
 from tests.fakes import Answer, FakeClock, FakeUpstream, Seen, closed_port_address, \
-    read_request, wait_until
+    RawServer, read_request, wait_until
 
 BATCH_SIZE = 10
 MAX_AGE = 60.0
@@ -105,36 +105,16 @@ def batch_bodies(seen: list[Seen]) -> list[dict[str, Any]]:
             if request.method == "POST" and request.target == "/like-batches"]
 
 
-class LosingStore:
+class LosingStore(RawServer):
     """A store front on a bare socket that forwards every request to the real store and
     answers it, except that for the first ``lose`` like batches it hangs up once the store
     has applied the batch: the batch is written, its acknowledgement is lost."""
 
     def __init__(self, store: RealStore, lose: int) -> None:
+        super().__init__()
         self.store = store
         self.lose = lose
-        self.seen: list[Seen] = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        self.threads: list[threading.Thread] = []
-        self.accepting = threading.Thread(target=self.accept_loop, daemon=True)
-        self.accepting.start()
-
-    def accept_loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            self.connections.append(conn)
-            thread = threading.Thread(target=self.serve, args=(conn,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
-        self.listener.close()
+        self.start()
 
     def serve(self, conn: socket.socket) -> None:
         conn.settimeout(5.0)
@@ -156,17 +136,6 @@ class LosingStore:
     def batches(self) -> list[dict[str, Any]]:
         with self.lock:
             return batch_bodies(self.seen)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.accepting.join(timeout=5)
-        for conn in self.connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed
-        for thread in self.threads:
-            thread.join(timeout=5)
 
 
 def crash(batcher: LikeBatcher) -> None:
