@@ -5,7 +5,8 @@ order (``/logs``), and takes likes (answered at once, written through the like b
 reaches the database only through STORE_URL: dbcache by default, or store itself.
 
 Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), DATA_DIR
-(./data: the token key file unless SECRET_KEY is set), SECRET_KEY, TOKEN_TTL_S (7 days),
+(./data: likes.sqlite3, the like journal, and secret.key unless SECRET_KEY is set),
+SECRET_KEY (signs tokens), TOKEN_TTL_S (7 days),
 UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's likes are sent
 when more than this many are pending), LIKE_MAX_AGE_S (60), SCRYPT_N (16384: the password
 hashing cost, a power of 2; lower it only for tests), LOG_REQUESTS (off).
