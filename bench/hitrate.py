@@ -1,0 +1,104 @@
+"""Front-cache hit rate against the number of cache replicas, round robin against hash routing.
+
+For each strategy and replica count it starts a whole stack on free ports (as `make run`
+wires it), runs `load_test.py load` with reads only from a few clients for a fixed number of
+requests, and reads the caches' hits and misses (what load_test reports from /_lb/stats).
+Writes bench/results/hitrate.json and docs/bench/hitrate.md.
+
+    python3 bench/hitrate.py [--requests 6000] [--replicas 1,2,4]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.chain import DOCS, RESULTS, free_port  # noqa: E402  (needs the path above)
+from stack.launcher import Stack, plan  # noqa: E402
+
+
+def run_one(strategy: str, replicas: int, requests: int, workdir: Path) -> dict[str, Any]:
+    """Start a stack, run reads through its lb, return the front caches' counts."""
+    ports = {name: free_port() for name in ("store", "dbcache", "api", "lb", "web")}
+    ports["cache"] = consecutive_free_ports(replicas)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRYPT_N": "16", "LOG_LEVEL": "WARNING",
+           "LB_STRATEGY": strategy, "DATA_DIR": str(workdir / f"{strategy}-{replicas}")}
+    services = [s for s in plan("127.0.0.1", ports, replicas) if s.name != "web"]
+    stack = Stack(services, "127.0.0.1", env)
+    report = workdir / f"{strategy}-{replicas}.json"
+    try:
+        stack.start()
+        subprocess.run([sys.executable, str(ROOT / "load_test.py"), "load",
+                        "--url", f"http://127.0.0.1:{ports['lb']}", "--mix", "reads=100",
+                        "--concurrency", "4", "--requests", str(requests), "--tweets", "100",
+                        "--seed", "7", "--json", str(report)],
+                       check=True, capture_output=True, text=True)
+    finally:
+        stack.stop()
+    front = json.loads(report.read_text())["savings"]["front_cache"]
+    return {"strategy": strategy, "replicas": replicas, "requests": requests,
+            "hits": front["hits"], "misses": front["misses"],
+            "passed_on": front["upstream_requests"], "hit_rate": front["hit_rate"]}
+
+
+def consecutive_free_ports(count: int) -> int:
+    """Return the first of ``count`` consecutive free ports (the caches' block)."""
+    for _ in range(100):
+        first = free_port()
+        if all(port_free(first + n) for n in range(1, count)):
+            return first
+    raise RuntimeError("no block of free ports")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def main() -> None:
+    """Measure every combination and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--replicas", default="1,2,4")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fpt-hitrate-") as workdir:
+        for replicas in (int(n) for n in args.replicas.split(",")):
+            for strategy in ("round_robin", "hash"):
+                row = run_one(strategy, replicas, args.requests, Path(workdir))
+                print(f"{strategy:<12} {replicas} replicas: hit rate {row['hit_rate']:.1%} "
+                      f"({row['hits']} hits, {row['misses']} misses)", flush=True)
+                rows.append(row)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "command": "python3 bench/hitrate.py " + " ".join(sys.argv[1:])}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    DOCS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "hitrate.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    lines = [f"# Front-cache hit rate ({meta['date']})", "",
+             f"Command: `{meta['command']}`: reads only (load_test.py's read mix over 100 "
+             "tweets, 4 clients, seed 7), counted by the caches themselves.", "",
+             "| replicas | round robin | hash |", "|---:|---:|---:|"]
+    for replicas in sorted({row["replicas"] for row in rows}):
+        rates = {row["strategy"]: row["hit_rate"] for row in rows if row["replicas"] == replicas}
+        lines.append(f"| {replicas} | {rates['round_robin']:.1%} | {rates['hash']:.1%} |")
+    (DOCS / "hitrate.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
