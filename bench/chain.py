@@ -343,7 +343,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = summarise(results)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "command": "python3 bench/chain.py " + " ".join(sys.argv[1:]),
+            "command": " ".join(["python3 bench/chain.py", *sys.argv[1:]]),
             "client": client.name, "connections": args.connections, "rounds": args.rounds,
             "seconds": args.seconds, "machine": f"{os.cpu_count()} cores, Python "
                                                 f"{sys.version.split()[0]}"}
