@@ -203,6 +203,10 @@ class Database:
         # WAL is a property of the file: set once, it lets readers run beside the writer.
         conn.execute("pragma journal_mode = wal")
         conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
+        # Merge the full-text index's segments once at start: every search reads each segment,
+        # so a deep or two-word search at 1 M tweets took twice as long before (measured in
+        # the foundation issue: 608 -> 286 us for a deep cursor; ~1.3 s to merge at 1 M).
+        conn.execute("insert into tweets_fts (tweets_fts) values ('optimize')")
 
     # -- connections and statements ------------------------------------------------------
 
