@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-store clean python-version
+.PHONY: run test lint bench bench-store clean python-version test-compose
 
 run: python-version
 	$(PYTHON) -m stack
@@ -27,6 +27,12 @@ lint: $(VENV)/.installed
 # docs/bench/. Uses wrk when installed (apt-get install wrk), else a Python client.
 bench:
 	$(PYTHON) bench/chain.py
+
+# The stack in Docker with compose.yml (a few minutes; .ci/run runs it after `make test`).
+# As root on a machine with no Docker engine it installs Debian's docker.io and
+# docker-compose, starts dockerd itself, and puts the host's network back as it was.
+test-compose:
+	bash scripts/compose_test.sh
 
 bench-store:
 	$(PYTHON) bench/store_bench.py
