@@ -3,9 +3,12 @@ ends, and a clock that moves only when the test moves it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from httpkit import Server
+from store import app as store_app
 from tests.fakes import FakeClock, Lab
 
 
@@ -20,3 +23,10 @@ def lab() -> Iterator[Lab]:
 def clock() -> FakeClock:
     """A real-looking time (token expiry, TTLs, the age of pending likes)."""
     return FakeClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def store(lab: Lab, tmp_path: Path) -> Server:
+    """A real store serving a fresh sqlite file."""
+    config = store_app.Config(port=0, data_dir=str(tmp_path / "store"))
+    return lab.serve(store_app.make_server(config))

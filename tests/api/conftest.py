@@ -31,13 +31,6 @@ def client(lab: Lab, url: str) -> Client:
 
 
 @pytest.fixture
-def store(lab: Lab, tmp_path: Path) -> Server:
-    """A real store serving a fresh sqlite file."""
-    config = store_app.Config(port=0, data_dir=str(tmp_path / "store"))
-    return lab.serve(store_app.make_server(config))
-
-
-@pytest.fixture
 def store_client(lab: Lab, store: Server) -> Client:
     """Talks to the store directly (its /stats, a password hash to look for)."""
     return client(lab, store.url)

@@ -12,7 +12,6 @@ from api import app as api_app
 from cache import app as cache_app
 from httpkit import Server, Upstream
 from lb import app as lb_app
-from store import app as store_app
 from tests.fakes import FakeClock, Lab
 from tests.web.helpers import Browser
 from web import app as web_app
@@ -21,13 +20,6 @@ FAST_SCRYPT_N = 2 ** 4
 
 StartWeb = Callable[[str], Server]
 NewBrowser = Callable[[], Browser]
-
-
-@pytest.fixture
-def store(lab: Lab, tmp_path: Path) -> Server:
-    """A real store serving a fresh sqlite file."""
-    return lab.serve(store_app.make_server(store_app.Config(port=0,
-                                                            data_dir=str(tmp_path / "store"))))
 
 
 @pytest.fixture
