@@ -73,4 +73,8 @@ def run_main(load: Callable[[], T], start: Callable[[T], None]) -> None:
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    start(config)
+    try:
+        start(config)
+    except OSError as err:  # most often: the port is taken
+        print(f"cannot start: {err.strerror or err}", file=sys.stderr)
+        raise SystemExit(1) from None

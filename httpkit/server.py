@@ -9,6 +9,7 @@ Here each response goes out in one write with TCP_NODELAY, and headers are parse
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import socketserver
@@ -253,24 +254,55 @@ class Server(ThreadingHTTPServer):
         super().server_close()
 
 
-def serve(server: Server) -> None:
-    """Serve until SIGINT or SIGTERM, then stop accepting, run close hooks and return."""
+def serve(server: Server, workers: int = 1) -> None:
+    """Serve until SIGINT or SIGTERM, then stop accepting, run close hooks and return.
+
+    With ``workers`` > 1 the process forks that many copies sharing the listening socket
+    (pre-fork, as nginx does): each is a whole server with its own threads and state, and
+    the kernel hands each new connection to one of them. A stateless proxy (lb) gains from
+    it; a service with state in memory (api, caches) must keep one worker.
+    """
+    if workers > 1:
+        # Every worker wakes for each new connection; one wins the accept. Non-blocking, the
+        # others return to their loop instead of blocking in accept() (and missing a stop).
+        server.socket.setblocking(False)
+    children = [] if workers <= 1 else fork_workers(workers - 1)
+    is_child = children is None
     stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
             log.info("%s: stopping", server.name)
+            for pid in children or []:
+                os.kill(pid, signal.SIGTERM)
             threading.Thread(target=server.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN if is_child else stop)  # the parent relays it
     signal.signal(signal.SIGTERM, stop)
-    log.info("%s: listening on %s", server.name, server.url)
+    if not is_child:
+        log.info("%s: listening on %s (%d worker%s)", server.name, server.url, max(workers, 1),
+                 "" if workers <= 1 else "s")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        for pid in children or []:
+            os.waitpid(pid, 0)
+        if is_child:
+            os._exit(0)  # a worker never returns into its parent's code
         log.info("%s: stopped", server.name)
+
+
+def fork_workers(count: int) -> list[int] | None:
+    """Fork ``count`` workers; return their PIDs in the parent and None in a worker."""
+    pids: list[int] = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            return None
+        pids.append(pid)
+    return pids
 
 
 def start_in_thread(server: Server) -> threading.Thread:
