@@ -109,7 +109,8 @@ class CachingProxy:
             return self.write(request)
         if "authorization" in request.headers:
             return self.forward(request, ("X-Cache", "MISS"))
-        if "no-cache" in directives(request.headers.get("cache-control", "")):
+        control = request.headers.get("cache-control")
+        if control and "no-cache" in directives(control):
             with self._lock:
                 self.refreshes += 1
             return self.fetch(request, join=False)
