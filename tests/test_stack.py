@@ -86,8 +86,6 @@ def story(client: Client, username: str) -> dict[str, Any]:
     assert texts(found) == [edited["text"]]
     assert client.get_json("/hashtags/EDITED/tweets", fresh=True)["tweets"][0]["id"] == \
         tweet["id"]
-    # Posted before the delete: a tweet posted right after the newest one is deleted gets
-    # its id and its pending likes (see the xfail tests in tests/api/test_app.py).
     kept = post_tweet(client, user, f"{username} keeps this one")
     assert [like(client, kept["id"]) for _ in range(3)] == [1, 2, 3]
     other = join(client, f"{username}_2")
