@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,17 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack.launcher import Service, Stack  # noqa: E402  (needs the path above)
+from stack.launcher import Service, Stack, free_ports  # noqa: E402  (needs the path above)
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "bench"
 SPREAD = 1000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http(method: str, url: str, payload: Any = None, headers: dict[str, str] | None = None) -> Any:
@@ -184,7 +177,7 @@ class Bench:
 
     def build(self) -> None:
         """Start every configuration and define the cases."""
-        origin, cache, lb, lb2 = free_port(), free_port(), free_port(), free_port()
+        origin, cache, lb, lb2 = free_ports(["origin", "cache", "lb", "lb2"]).values()
         self.start("ceiling", [
             Service("origin", "bench.origin", origin),
             Service("cache", "cache", cache, {"UPSTREAM_URL": f"http://127.0.0.1:{origin}"}),
@@ -212,7 +205,8 @@ class Bench:
 
     def chain(self, name: str, batching: bool) -> dict[str, str]:
         """Start store, dbcache, api, one cache and lb; seed 1,000 tweets; return URLs."""
-        store, dbcache, api, cache, lb = (free_port() for _ in range(5))
+        store, dbcache, api, cache, lb = free_ports(["store", "dbcache", "api", "cache",
+                                                     "lb"]).values()
         url = {"store": store, "dbcache": dbcache, "api": api, "cache": cache, "lb": lb}
         urls = {key: f"http://127.0.0.1:{port}" for key, port in url.items()}
         self.start(name, [

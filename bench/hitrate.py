@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.chain import DOCS, RESULTS, free_port  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, plan  # noqa: E402
+from bench.chain import DOCS, RESULTS  # noqa: E402  (needs the path above)
+from stack.launcher import Stack, free_ports, plan  # noqa: E402
 
 
 def run_one(strategy: str, replicas: int, requests: int, workdir: Path) -> dict[str, Any]:
     """Start a stack, run reads through its lb, return the front caches' counts."""
-    ports = {name: free_port() for name in ("store", "dbcache", "api", "lb", "web")}
-    ports["cache"] = consecutive_free_ports(replicas)
+    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": replicas})
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRYPT_N": "16", "LOG_LEVEL": "WARNING",
            "LB_STRATEGY": strategy, "DATA_DIR": str(workdir / f"{strategy}-{replicas}")}
     services = [s for s in plan("127.0.0.1", ports, replicas) if s.name != "web"]
@@ -49,24 +47,6 @@ def run_one(strategy: str, replicas: int, requests: int, workdir: Path) -> dict[
     return {"strategy": strategy, "replicas": replicas, "requests": requests,
             "hits": front["hits"], "misses": front["misses"],
             "passed_on": front["upstream_requests"], "hit_rate": front["hit_rate"]}
-
-
-def consecutive_free_ports(count: int) -> int:
-    """Return the first of ``count`` consecutive free ports (the caches' block)."""
-    for _ in range(100):
-        first = free_port()
-        if all(port_free(first + n) for n in range(1, count)):
-            return first
-    raise RuntimeError("no block of free ports")
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def main() -> None:

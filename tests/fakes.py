@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import socket
-from contextlib import ExitStack
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Callable
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, json_response,
                      start_in_thread, stop_thread)
+from stack.launcher import free_port
 
 Answer = Callable[[Request], Response]
 
@@ -260,9 +260,7 @@ class FakeResolver:
 
 def closed_port_address() -> str:
     """Return ``127.0.0.1:port`` where nothing listens (a port just released)."""
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        port = sock.getsockname()[1]
-    return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{free_port()}"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
@@ -314,33 +312,3 @@ class Lab:
             gate.set()
         for stop in reversed(self.stops):
             stop()
-
-
-def free_port() -> int:
-    """Return a loopback port nothing listens on (bound, then released)."""
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        return int(sock.getsockname()[1])
-
-
-def free_ports(names: list[str], consecutive: dict[str, int]) -> dict[str, int]:
-    """Pick a free port for each name (a run of free ones where asked), held until all are
-    chosen so that no two names get the same port."""
-    ports: dict[str, int] = {}
-    with ExitStack() as held:
-        def grab(port: int) -> int:
-            sock = held.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", port))
-            return int(sock.getsockname()[1])
-        for name in names:
-            for _ in range(50):
-                first = grab(0)
-                try:
-                    for n in range(1, consecutive.get(name, 1)):
-                        grab(first + n)
-                except OSError:
-                    continue
-                ports[name] = first
-                break
-            else:
-                raise RuntimeError(f"no run of free ports for {name}")
-    return ports

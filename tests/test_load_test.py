@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.launcher import Stack, plan
-from tests.fakes import free_ports
+from stack.launcher import Stack, free_ports, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

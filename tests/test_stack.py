@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from stack.launcher import Service, Stack, default_ports, plan
-from tests.fakes import free_ports
+from stack.launcher import Service, Stack, default_ports, free_ports, plan
 from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, log_in,
                                post_tweet, read_tweet, texts)
 

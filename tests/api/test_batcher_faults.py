@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import free_port
+from stack.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 10.0

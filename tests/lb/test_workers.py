@@ -10,7 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.fakes import Lab, free_port
+from stack.launcher import free_port
+from tests.fakes import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
