@@ -35,15 +35,21 @@ class Handler(BaseHTTPRequestHandler):
     """Read requests off one connection and answer each through ``server.respond``."""
 
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
     server: Server
     unread = 0  # a declared body length not read yet
     announce_keep_alive = False
 
     def setup(self) -> None:
-        super().setup()
+        # Not StreamRequestHandler.setup: the makefile() reader and writer it builds for every
+        # connection would go unused, since requests are read by SocketReader and responses
+        # written whole with sendall.
+        self.connection = self.request
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         wire.set_timeouts(self.connection, self.server.idle_timeout)  # frees idle clients
         self.reader = wire.SocketReader(self.connection)
+
+    def finish(self) -> None:
+        """Nothing to flush: every response already went out whole."""
 
     def handle_one_request(self) -> None:
         self.close_connection = True
