@@ -10,8 +10,9 @@ one; one whose upstream failed after receiving it is replayed only if it is a GE
 
 Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
 LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
-LB_WORKERS (1: processes sharing the port; 2 gave +18% req/s on 2 cores — each keeps its own
-health view and counters, so /_lb/stats shows the worker that answered), LOG_REQUESTS (off).
+LB_WORKERS (1: processes sharing the port; 2 gave +20% req/s on 2 cores in docs/bench/chain.md
+— each keeps its own health view and counters, so /_lb/stats shows the worker that answered),
+LOG_REQUESTS (off).
 
 Own routes: GET /healthz, GET /_lb/stats.
 """

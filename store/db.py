@@ -204,8 +204,8 @@ class Database:
         conn.execute("pragma journal_mode = wal")
         conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
         # Merge the full-text index's segments once at start: every search reads each segment,
-        # so a deep or two-word search at 1 M tweets took twice as long before (measured in
-        # the foundation issue: 608 -> 286 us for a deep cursor; ~1.3 s to merge at 1 M).
+        # so at 1 M tweets a deep or two-word search cost 2.45x and 2.15x its 10 k time before,
+        # 1.15x and 1.06x after (bench/results/store_bench.md and its git history).
         conn.execute("insert into tweets_fts (tweets_fts) values ('optimize')")
 
     # -- connections and statements ------------------------------------------------------
