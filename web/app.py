@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
-                     json_response, serve)
+                     UpstreamResponse, json_response, serve)
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
 from httpkit.keys import load_secret
 from httpkit.routing import Handler
@@ -297,20 +297,16 @@ class Web:
         target = path + ("?" + urlencode(query) if query else "")
         headers = {"cache-control": "no-cache"} if page.fresh else {}
         answer = self.send(page, "GET", target, None, headers)
-        if answer.status == HTTPStatus.NOT_FOUND:
-            raise HTTPError(HTTPStatus.NOT_FOUND, api_message(answer, "We could not find that."))
-        if answer.status == HTTPStatus.BAD_REQUEST:
-            raise HTTPError(HTTPStatus.BAD_REQUEST, api_message(answer))
         check(answer)
         return answer.json()
 
-    def call(self, page: Page, method: str, path: str, payload: Any) -> Any:
+    def call(self, page: Page, method: str, path: str, payload: Any) -> UpstreamResponse:
         """Send a write to the API with the visitor's token."""
         headers = {"authorization": f"Bearer {page.session.token}"} if page.session.token else {}
         return self.send(page, method, path, payload, headers)
 
     def send(self, page: Page, method: str, target: str, payload: Any,
-             headers: dict[str, str]) -> Any:
+             headers: dict[str, str]) -> UpstreamResponse:
         try:
             return self.api.call(method, target, payload, headers)
         except UpstreamError:
@@ -411,7 +407,7 @@ def local_path(candidate: str, default: str) -> str:
     return candidate if LOCAL_PATH.match(candidate) and "\\" not in candidate else default
 
 
-def api_message(answer: Any, default: str = "Something was wrong with that.") -> str:
+def api_message(answer: UpstreamResponse, default: str = "Something was wrong with that.") -> str:
     """Return the human sentence of an API error."""
     try:
         return str(answer.json()["error"]["message"])
@@ -419,8 +415,10 @@ def api_message(answer: Any, default: str = "Something was wrong with that.") ->
         return default
 
 
-def check(answer: Any) -> None:
-    """Turn an API failure into an error page."""
+def check(answer: UpstreamResponse) -> None:
+    """Turn an API failure into an error page (forms handle their own 400s first)."""
+    if answer.status == HTTPStatus.BAD_REQUEST:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, api_message(answer))
     if answer.status == HTTPStatus.NOT_FOUND:
         raise HTTPError(HTTPStatus.NOT_FOUND, api_message(answer, "We could not find that."))
     if answer.status == HTTPStatus.FORBIDDEN:
