@@ -80,6 +80,7 @@ class CachingProxy:
         self.name = name
         self.upstream_requests = 0
         self.refreshes = 0
+        self.coalesced = 0  # misses answered by another request's fetch (single flight)
         self._inflight: dict[str, Flight] = {}
         self._lock = threading.Lock()
 
@@ -99,7 +100,8 @@ class CachingProxy:
             "name": self.name, "hits": counts.hits, "misses": counts.misses,
             "entries": len(self.cache), "evictions": counts.evictions,
             "expirations": counts.expirations, "invalidations": counts.invalidations,
-            "refreshes": self.refreshes, "upstream_requests": self.upstream_requests,
+            "refreshes": self.refreshes, "coalesced": self.coalesced,
+            "upstream_requests": self.upstream_requests,
             "ttl_s": self.cache.ttl, "max_entries": self.cache.max_entries,
         }, headers=NO_STORE)
 
@@ -132,6 +134,8 @@ class CachingProxy:
             if flight is None:
                 flight = Flight()
                 self._inflight.setdefault(key, flight)
+            else:
+                self.coalesced += 1
         if not leading:
             flight.done.wait(self.upstream.read_timeout + self.upstream.connect_timeout)
             if flight.response is None:

@@ -78,11 +78,9 @@ def held_at(gate: threading.Event, methods: frozenset[str], then: Answer) -> Ans
     return answer
 
 
-def wait_for_misses(cache: Upstream, count: int) -> None:
-    """Wait until ``count`` requests have missed, then a moment more so the last of them has
-    also looked for a fetch under way to join (the step right after counting the miss)."""
-    assert wait_until(lambda: cache_stats(cache)["misses"] >= count), cache_stats(cache)
-    time.sleep(0.1)
+def wait_for_stat(cache: Upstream, name: str, count: int) -> None:
+    """Wait until the cache's own counter ``name`` reaches ``count``."""
+    assert wait_until(lambda: cache_stats(cache)[name] >= count), cache_stats(cache)
 
 
 # --- storing and serving ---------------------------------------------------------------------
@@ -250,7 +248,7 @@ def test_twenty_concurrent_misses_make_one_upstream_request(
                for _ in range(20)]
     for reader in readers:
         reader.start()
-    wait_for_misses(cache, 20)
+    wait_for_stat(cache, "coalesced", 19)  # 19 wait on the one fetch under way
     gate.set()
     for reader in readers:
         reader.join(5)
@@ -259,6 +257,7 @@ def test_twenty_concurrent_misses_make_one_upstream_request(
     assert {answer.body for answer in answers} == {upstream_body("/trending", 1, upstream)}
     stats = cache_stats(cache)
     assert (stats["misses"], stats["upstream_requests"], stats["entries"]) == (20, 1, 1)
+    assert stats["coalesced"] == 19
 
 
 def upstream_body(target: str, n: int, upstream: FakeUpstream) -> bytes:
@@ -277,7 +276,7 @@ def test_a_get_arriving_during_a_head_fetch_gets_the_whole_body(
     got: list[UpstreamResponse] = []
     getting = threading.Thread(target=lambda: got.append(get(cache, "/trending")))
     getting.start()
-    wait_for_misses(cache, 2)
+    assert wait_until(lambda: len(upstream.requests()) == 2)  # the GET made its own fetch
     gate.set()
     heading.join(5)
     getting.join(5)
