@@ -16,8 +16,11 @@ Nothing is lost and nothing counts twice:
 - on shutdown everything pending is sent if the store answers, and kept otherwise.
 
 Running counts: a like answers stored + pending (+ in flight). The stored part is the last
-total the store acknowledged, or what a read returned, whichever is larger, so the count a
-client sees never goes backwards when a batch lands or a cache holds an older copy.
+total the store acknowledged, or what a read returned, whichever is larger. And no count is
+ever below the last one answered for the tweet (plus one for a new like): while a batch is
+being sent the store may or may not hold it, and when the store was never reached the stored
+total is not known at all, but the last answer is a count that was true when it was given.
+So the count a client sees never goes backwards, whatever lands when.
 """
 from __future__ import annotations
 
@@ -95,6 +98,7 @@ class LikeBatcher:
         self._unacked: list[Batch] = []
         self._known: OrderedDict[int, int] = OrderedDict()  # tweet -> stored like total
         self._last_passed: OrderedDict[int, float] = OrderedDict()
+        self._answered: OrderedDict[int, int] = OrderedDict()  # tweet -> last count answered
         self._lock = threading.Lock()  # guards the dicts and the journal connection
         self._flushing = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
@@ -121,7 +125,8 @@ class LikeBatcher:
                 " on conflict (tweet_id) do update set count = count + 1", (tweet_id, entry[1]))
             self.counters.received += 1
             due = entry[0] > self.batch_size
-            count = self._running(tweet_id, stored)
+            count = self._answer(tweet_id, self._running(tweet_id, stored),
+                                 self._answered.get(tweet_id, 0) + 1)
         if due:
             self._wake.set()
         return count
@@ -153,6 +158,7 @@ class LikeBatcher:
         """Forget a deleted tweet, so that a later like of its id is checked again."""
         with self._lock:
             self._known.pop(tweet_id, None)
+            self._answered.pop(tweet_id, None)
 
     def pending(self, tweet_id: int) -> int:
         """Return the likes received for a tweet but not yet acknowledged by the store."""
@@ -162,7 +168,22 @@ class LikeBatcher:
     def likes(self, tweet_id: int, stored_likes: int) -> int:
         """Return the running count for a tweet whose stored total a read returned."""
         with self._lock:
-            return self._running(tweet_id, stored_likes)
+            return self._answer(tweet_id, self._running(tweet_id, stored_likes),
+                                self._answered.get(tweet_id, 0))
+
+    def _answer(self, tweet_id: int, count: int, floor: int) -> int:
+        """Return ``count``, raised to ``floor``, and remember it (call under the lock).
+
+        The truth never goes down (a deleted tweet is forgotten), so a count once answered
+        is still a lower bound, and one more with each like this API took since.
+        """
+        count = max(count, floor)
+        if count:
+            self._answered[tweet_id] = count
+            self._answered.move_to_end(tweet_id)
+            if len(self._answered) > KNOWN_TWEETS:
+                self._answered.popitem(last=False)
+        return count
 
     def _running(self, tweet_id: int, read: int) -> int:
         """Stored + in flight + pending, never more than the truth (call under the lock).

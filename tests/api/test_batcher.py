@@ -157,7 +157,7 @@ class Rig:
     tmp: Path
     clock: FakeClock = field(default_factory=FakeClock)
     batchers: list[LikeBatcher] = field(default_factory=list)
-    fronts: list[FakeUpstream | LosingStore] = field(default_factory=list)
+    fronts: list[FakeUpstream | RawServer] = field(default_factory=list)
     gates: list[threading.Event] = field(default_factory=list)
 
     def front(self, port: int = 0, answer: Answer | None = None) -> FakeUpstream:
@@ -518,6 +518,43 @@ def test_the_running_count_read_while_a_batch_is_in_flight(rig: Rig) -> None:
     assert batcher.pending(tweet) == 1
     after = batcher.like(tweet)  # 13: the count went backwards
     assert (during, after) == (12, 13)
+
+
+class HangingUpFront(RawServer):
+    """A store front that hangs up on every request; a like batch only once ``gate`` opens."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+        self.batch_arrived = threading.Event()
+        self.start()
+
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5.0)
+        with conn, conn.makefile("rb") as rfile:
+            request = read_request(rfile)
+            if request is not None and request.target == "/like-batches":
+                self.batch_arrived.set()
+                self.gate.wait(timeout=10)
+
+
+def test_the_running_count_while_a_batch_that_will_fail_is_being_sent(rig: Rig) -> None:
+    # The store has never answered, so no stored total is known; a like that arrives while
+    # the batch is on its way must not drop to "pending only" (CI once saw 1 after 11).
+    tweet = rig.store.new_tweet()
+    gate = rig.gate()
+    front = HangingUpFront(gate)
+    rig.fronts.append(front)
+    batcher = rig.batcher(front.url)
+    assert like(batcher, tweet, 11) == list(range(1, 12))
+    flushing = threading.Thread(target=batcher.flush)
+    flushing.start()
+    assert front.batch_arrived.wait(timeout=5)
+    during = batcher.like(tweet)  # actual before the fix: 1 (the batch might have landed)
+    gate.set()
+    flushing.join(timeout=5)
+    assert batcher.counters.written == 0  # the batch failed, and may have reached the store
+    assert (during, batcher.like(tweet), batcher.likes(tweet, 0)) == (12, 13, 13)
 
 
 # -- the journal ----------------------------------------------------------------------------
