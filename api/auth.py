@@ -76,8 +76,10 @@ class Tokens:
             raise unauthorized("log in first: send Authorization: Bearer <token>")
         scheme, _, token = authorization.partition(" ")
         parts = token.strip().split(".")
-        if scheme.lower() != "bearer" or len(parts) != 3:
+        if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
+        if len(parts) != 3:
+            raise unauthorized("the token is not valid")
         account, expiry, signature = parts
         if not (is_number(account) and is_number(expiry) and signature.isascii()):
             raise unauthorized("the token is not valid")

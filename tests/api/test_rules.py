@@ -215,6 +215,15 @@ def test_a_malformed_authorization_is_refused_with_a_challenge(tokens: auth.Toke
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize(("header", "says"), [
+    ("Basic dXNlcjpwYXNz", "must be 'Bearer <token>'"), ("Bearer ", "must be 'Bearer <token>'"),
+    ("Bearer garbage", "token is not valid"), ("Bearer a.b.c.d", "token is not valid"),
+])
+def test_a_refusal_says_whether_the_header_or_the_token_is_wrong(tokens: auth.Tokens,
+                                                                 header: str, says: str) -> None:
+    assert says in refused(tokens.account_id, header).message
+
+
 def test_a_token_with_non_ascii_characters_is_refused_with_401(tokens: auth.Tokens) -> None:
     assert refused(tokens.account_id, "Bearer 1.2.\u00e9").status == 401
 
