@@ -215,18 +215,19 @@ class Server(ThreadingHTTPServer):
             handler, request.params = self.router.match(request.method, request.path)
             return handler(request)
         except HTTPError as err:
-            return self.error_response(err)
+            return self.error_response(err, request)
         except Exception:
             log.exception("%s: unexpected error on %s %s", self.name, request.method,
                           request.path)
             return self.error_response(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                                 "something went wrong on our side"))
+                                                 "something went wrong on our side"), request)
 
     def refused(self, method: str, path: str) -> None:
         """Note a request refused before it could be routed (413, malformed headers, ...)."""
 
-    def error_response(self, err: HTTPError) -> Response:
-        """Render an error as the JSON body of DESIGN.md (services may override)."""
+    def error_response(self, err: HTTPError, request: Request | None = None) -> Response:
+        """Render an error as the JSON body of DESIGN.md (services may override; ``request``
+        is the request that failed, when it got as far as being routed)."""
         return json_response(error_body(err.code, err.message), err.status,
                              list(err.headers.items()))
 

@@ -322,9 +322,7 @@ class Web:
 
     def html(self, page: Page, title: str, body: Markup, status: int = 200) -> Response:
         """Wrap a body in the layout and set the session cookies."""
-        nav = (render("nav_user.html", username=page.session.user, csrf=page.session.csrf)
-               if page.session.logged_in else render("nav_guest.html"))
-        document = render("layout.html", title=title, account_nav=nav, body=body)
+        document = render("layout.html", title=title, account_nav=account_nav(page), body=body)
         headers = [("Content-Type", HTML), ("Cache-Control", "no-store")]
         response = Response(status, document.encode(), headers)
         return self.with_cookies(page, response, fresh=False)
@@ -427,6 +425,13 @@ def check(answer: UpstreamResponse) -> None:
         raise unavailable()
 
 
+def account_nav(page: Page | None) -> Markup:
+    """The header's account links: who is logged in and a log-out button, or log in / sign up."""
+    if page is None or not page.session.logged_in:
+        return render("nav_guest.html")
+    return render("nav_user.html", username=page.session.user, csrf=page.session.csrf)
+
+
 def unavailable() -> HTTPError:
     return HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "The service is having trouble right now. "
                      "Please try again in a moment.", "unavailable")
@@ -440,13 +445,13 @@ class WebServer(Server):
                          log_requests=config.log_requests)
         self.web = web
 
-    def error_response(self, err: HTTPError) -> Response:
+    def error_response(self, err: HTTPError, request: Request | None = None) -> Response:
         headings = {404: "Not found", 403: "Not allowed", 503: "Temporarily unavailable",
                     405: "Not allowed", 400: "That did not work"}
         heading = headings.get(err.status, "Something went wrong")
         body = render("error.html", heading=heading, message=err.message)
-        document = render("layout.html", title=heading, account_nav=render("nav_guest.html"),
-                          body=body)
+        page = Page(request, self.web.key) if request is not None else None
+        document = render("layout.html", title=heading, account_nav=account_nav(page), body=body)
         headers = [("Content-Type", HTML), ("Cache-Control", "no-store"), *err.headers.items()]
         return Response(err.status, document.encode(), headers)
 

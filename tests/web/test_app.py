@@ -559,6 +559,16 @@ def test_unknown_things_show_a_404_page(browser: Browser, path: str) -> None:
     assert "Not found" in page.text
 
 
+def test_an_error_page_still_shows_who_is_logged_in(browser: Browser) -> None:
+    sign_up(browser, "alice")
+    for page in [browser.get("/tweets/999"), browser.get("/no/such/page"),
+                 browser.submit("/tweets/999/like", {"next": "/"})]:
+        assert_error_page(page, 404)
+        assert page.logged_in_as == "alice"  # actual before: the guest's log-in links
+    assert browser.get("/login").status == 200  # and the visitor is still logged in
+    assert browser.get("/").logged_in_as == "alice"
+
+
 def test_liking_an_unknown_tweet_shows_a_404_page(browser: Browser) -> None:
     browser.get("/login")
     assert_error_page(browser.submit("/tweets/999/like", {"next": "/"}), 404)
