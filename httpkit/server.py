@@ -188,6 +188,7 @@ class Server(ThreadingHTTPServer):
         self.deadlines: dict[Handler, float] = {}
         self.on_start: list[Callable[[], None]] = []  # background work, begun when serving
         self.on_close: list[Callable[[], None]] = []
+        self.worker = 0  # which of ``serve``'s pre-forked workers this process is (0: first)
         self._date = (0, "")
         super().__init__(address, Handler)
 
@@ -279,43 +280,55 @@ def serve(server: Server, workers: int = 1) -> None:
         # Every worker wakes for each new connection; one wins the accept. Non-blocking, the
         # others return to their loop instead of blocking in accept() (and missing a stop).
         server.socket.setblocking(False)
-    children = [] if workers <= 1 else fork_workers(workers - 1)
-    is_child = children is None
+    parent = os.getpid()
+    children, server.worker = fork_workers(workers - 1)
+    is_child = server.worker > 0
     stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
             log.info("%s: stopping", server.name)
-            for pid in children or []:
+            for pid in children:
                 os.kill(pid, signal.SIGTERM)
             threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN if is_child else stop)  # the parent relays it
     signal.signal(signal.SIGTERM, stop)
-    if not is_child:
+    if is_child:
+        threading.Thread(target=stop_when_orphaned, args=(parent, stop), name="parent-watch",
+                         daemon=True).start()
+    else:
         log.info("%s: listening on %s (%d worker%s)", server.name, server.url, max(workers, 1),
                  "" if workers <= 1 else "s")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-        for pid in children or []:
+        for pid in children:
             os.waitpid(pid, 0)
         if is_child:
             os._exit(0)  # a worker never returns into its parent's code
         log.info("%s: stopped", server.name)
 
 
-def fork_workers(count: int) -> list[int] | None:
-    """Fork ``count`` workers; return their PIDs in the parent and None in a worker."""
+def fork_workers(count: int) -> tuple[list[int], int]:
+    """Fork ``count`` workers. Return (their PIDs, 0) in the parent, ([], n) in worker n."""
     pids: list[int] = []
-    for _ in range(count):
+    for number in range(1, count + 1):
         pid = os.fork()
         if pid == 0:
-            return None
+            return [], number
         pids.append(pid)
-    return pids
+    return pids, 0
+
+
+def stop_when_orphaned(parent: int, stop: Callable[[int, object], None]) -> None:
+    """Stop this worker once its parent is gone (killed with no chance to relay a stop), so
+    that no orphan keeps the port."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    stop(signal.SIGTERM, None)
 
 
 def start_in_thread(server: Server) -> threading.Thread:

@@ -11,8 +11,8 @@ one; one whose upstream failed after receiving it is replayed only if it is a GE
 Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
 LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
 LB_WORKERS (1: processes sharing the port; 2 gave +20% req/s on 2 cores in docs/bench/chain.md
-— each keeps its own health view and counters, so /_lb/stats shows the worker that answered),
-LOG_REQUESTS (off).
+— each checks health on its own, and /_lb/stats shows the answering worker's health view with
+the request counts of all workers, kept in shared memory by ``lb.tally``), LOG_REQUESTS (off).
 
 Own routes: GET /healthz, GET /_lb/stats.
 """
@@ -32,6 +32,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, Ups
                      json_response, serve)
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.proxy import failure, send, to_response
+from lb.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ class Target:
         self.probe = Upstream(f"http://{address}", connect_timeout=0.5, read_timeout=1.0)
         self.seed = address.encode()[:64]  # keys the hash (blake2b keys hold 64 bytes)
         self.healthy = True
-        self.requests = 0
-        self.failures = 0
 
     def close(self) -> None:
         self.upstream.close()
@@ -109,6 +108,7 @@ class Balancer:
         self.config = config
         self.resolver = resolver
         self.targets: tuple[Target, ...] = ()  # replaced whole, never mutated: read lock-free
+        self.tally = Tally(config.workers)  # made before the workers fork, shared by them
         self._turn = itertools.count()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -127,13 +127,16 @@ class Balancer:
         return json_response({"status": "ok"}, headers=NO_STORE)
 
     def stats(self, request: Request) -> Response:
-        return json_response({
-            "strategy": self.config.strategy, "worker": os.getpid(),
-            "workers": self.config.workers,
-            "upstreams": [{"address": t.address, "healthy": t.healthy, "requests": t.requests,
-                           "failures": t.failures, "cache": cache_stats(t)}
-                          for t in self.targets],
-        }, headers=NO_STORE)
+        totals = self.tally.totals()  # every worker's counts; the health is this worker's view
+        upstreams = []
+        for target in self.targets:
+            requests, failures = totals.get(target.address, (0, 0))
+            upstreams.append({"address": target.address, "healthy": target.healthy,
+                              "requests": requests, "failures": failures,
+                              "cache": cache_stats(target)})
+        return json_response({"strategy": self.config.strategy, "worker": os.getpid(),
+                              "workers": self.config.workers, "upstreams": upstreams},
+                             headers=NO_STORE)
 
     def forward(self, request: Request) -> Response:
         """Send the request to the first upstream in turn that takes it."""
@@ -170,10 +173,7 @@ class Balancer:
 
     def count(self, target: Target, failed: bool) -> None:
         with self._lock:
-            if failed:
-                target.failures += 1
-            else:
-                target.requests += 1
+            self.tally.add(target.address, failed)
 
     def refresh(self) -> None:
         """Resolve every upstream name again; keep known targets, add new, drop gone."""
@@ -201,8 +201,10 @@ class Balancer:
             except UpstreamError:
                 target.healthy = False
 
-    def start(self) -> None:
-        """Resolve the upstreams, then keep them and their health fresh in the background."""
+    def start(self, worker: int = 0) -> None:
+        """Resolve the upstreams, then keep them and their health fresh in the background
+        (in each worker: ``worker`` is its number, 0 for the first or only one)."""
+        self.tally.attach(worker)
         self.refresh()
         threading.Thread(target=self._watch, name="lb-watch", daemon=True).start()
 
@@ -240,7 +242,7 @@ def make_server(config: Config, resolver: Resolver = resolve) -> Server:
     balancer = Balancer(config, resolver)
     server = Server((config.host, config.port), balancer.routes(), name="lb",
                     log_requests=config.log_requests)
-    server.on_start.append(balancer.start)
+    server.on_start.append(lambda: balancer.start(server.worker))
     server.on_close.append(balancer.stop)
     return server
 

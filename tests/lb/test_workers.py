@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from stack.launcher import free_port
 from tests.fakes import Lab
 
@@ -32,23 +34,47 @@ def wait_for(url: str, deadline_s: float = 10.0) -> None:
     raise AssertionError(f"{url} never answered")
 
 
-def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
-    upstream = lab.upstream()
+def start_two_workers(upstream_address: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "LB_WORKERS": "2", "LB_UPSTREAMS": upstream.address,
+    env = {**os.environ, "PORT": str(port), "LB_WORKERS": "2", "LB_UPSTREAMS": upstream_address,
            "PYTHONPATH": str(ROOT)}
     lb = subprocess.Popen([sys.executable, "-m", "lb"], cwd=ROOT, env=env,
                           stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         wait_for(f"{url}/healthz")
+    except AssertionError:
+        lb.kill()
+        lb.wait()
+        raise
+    return lb, url
+
+
+def workers_seen(url: str) -> set[int]:
+    """Ask /_lb/stats on new connections until both workers have answered."""
+    workers: set[int] = set()
+    deadline = time.monotonic() + 10
+    while len(workers) < 2 and time.monotonic() < deadline:
+        workers.add(json.loads(get(f"{url}/_lb/stats")[1])["worker"])
+    return workers
+
+
+def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
+    upstream = lab.upstream()
+    lb, url = start_two_workers(upstream.address)
+    try:
         workers = set()
+        counted = []
         for n in range(40):  # a new connection each time: the kernel picks a worker
             status, body = get(f"{url}/tweets/{n}")
             assert status == 200 and json.loads(body)["target"] == f"/tweets/{n}"
-            workers.add(json.loads(get(f"{url}/_lb/stats")[1])["worker"])
+            stats = json.loads(get(f"{url}/_lb/stats")[1])
+            workers.add(stats["worker"])
+            counted.append(stats["upstreams"][0]["requests"])
         assert len(upstream.requests("GET")) == 40
         assert len(workers) == 2 and lb.pid in workers
+        # Whichever worker answers counts what both forwarded (before: only its own).
+        assert counted == list(range(1, 41))
         lb.send_signal(signal.SIGTERM)
         assert lb.wait(timeout=10) == 0
         for pid in workers - {lb.pid}:  # the other worker is gone too, not orphaned
@@ -57,3 +83,37 @@ def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
         if lb.poll() is None:
             lb.kill()
             lb.wait()
+
+
+def test_a_worker_whose_parent_is_killed_stops_and_frees_the_port(lab: Lab) -> None:
+    upstream = lab.upstream()
+    lb, url = start_two_workers(upstream.address)
+    workers: set[int] = set()
+    try:
+        workers = workers_seen(url)
+        assert len(workers) == 2
+        [child] = workers - {lb.pid}
+        lb.kill()  # SIGKILL: the parent cannot pass the stop on
+        lb.wait()
+        deadline = time.monotonic() + 10
+        while running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(child)  # before: an orphan kept serving the port
+        with pytest.raises(OSError):
+            get(f"{url}/healthz")
+    finally:
+        if lb.poll() is None:
+            lb.kill()
+            lb.wait()
+        for pid in workers - {lb.pid}:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def running(pid: int) -> bool:
+    """Whether a process is alive (a zombie waiting for its reaper is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -1,0 +1,63 @@
+"""Per-upstream request and failure counts that every lb worker adds to and any can read.
+
+With LB_WORKERS > 1 the lb is several processes sharing one port (``httpkit.serve`` forks
+them), and a count kept in a worker's own memory would show only what that worker forwarded.
+So the counts live in an anonymous shared memory map made before the fork. Each worker owns
+one section of it and is the only process that writes there (under the balancer's lock
+against its own threads), so no lock between processes is needed; a reader adds the
+sections up.
+"""
+from __future__ import annotations
+
+import mmap
+import struct
+
+NAME = struct.Struct("=64s")  # an upstream's address, UTF-8, NUL-padded
+COUNTS = struct.Struct("=qq")  # requests, failures
+ROW_SIZE = NAME.size + COUNTS.size
+ROWS = 256  # addresses one worker can count; more than any replica list we expect
+
+
+class Tally:
+    """Counts by upstream address, one section per worker, in memory shared across forks."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self.memory = mmap.mmap(-1, workers * ROWS * ROW_SIZE)  # MAP_SHARED: forks see it
+        self.section = 0
+        self.rows: dict[str, int] = {}  # this worker's address -> byte offset of its row
+
+    def attach(self, worker: int) -> None:
+        """Write to worker ``worker``'s section from now on (in that worker, after the fork)."""
+        if not 0 <= worker < self.workers:
+            raise ValueError(f"worker {worker} of {self.workers}")
+        self.section = worker
+        self.rows = {}
+
+    def add(self, address: str, failed: bool) -> None:
+        """Count one request forwarded to ``address``, or one failure (one thread at a time)."""
+        offset = self.rows.get(address)
+        if offset is None:
+            if len(self.rows) == ROWS:
+                return  # the table is full: this address goes uncounted
+            offset = (self.section * ROWS + len(self.rows)) * ROW_SIZE
+            NAME.pack_into(self.memory, offset, address.encode())
+            self.rows[address] = offset
+        requests, failures = COUNTS.unpack_from(self.memory, offset + NAME.size)
+        COUNTS.pack_into(self.memory, offset + NAME.size,
+                         requests + (not failed), failures + failed)
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """Return (requests, failures) by address, summed over every worker."""
+        totals: dict[str, tuple[int, int]] = {}
+        for section in range(self.workers):
+            for row in range(ROWS):
+                offset = (section * ROWS + row) * ROW_SIZE
+                name = NAME.unpack_from(self.memory, offset)[0].rstrip(b"\0")
+                if not name:
+                    break  # a worker fills its rows in order: the rest are unused
+                requests, failures = COUNTS.unpack_from(self.memory, offset + NAME.size)
+                address = name.decode(errors="replace")
+                before = totals.get(address, (0, 0))
+                totals[address] = (before[0] + requests, before[1] + failures)
+        return totals
