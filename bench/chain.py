@@ -6,9 +6,10 @@ medians of the per-round ratios to a bare server built on the shared handler (th
 
   bare            bench.origin: the shared HTTP server answering a fixed tweet
   cache hit       a cache answering from memory (its upstream is the bare server)
-  lb -> cache     the load balancer in front of that cache (and with LB_WORKERS=2)
+  lb -> cache     the load balancer in front of that cache, with LB_WORKERS=1 and 2
   api read        GET /tweets/1 on the API through dbcache to the store (no front caches)
-  lb read         the same read through lb -> cache -> api -> dbcache -> store
+  lb read         the same read through lb -> cache -> api -> dbcache -> store (the lb
+                  with its default workers, 2 on this machine, as `make run` starts it)
   like ...        POST /tweets/{id}/like: through lb or straight to the API, batching on
                   and off, all on one hot tweet or spread over 1,000 tweets
 
@@ -181,12 +182,12 @@ class Bench:
         self.start("ceiling", [
             Service("origin", "bench.origin", origin),
             Service("cache", "cache", cache, {"UPSTREAM_URL": f"http://127.0.0.1:{origin}"}),
-            Service("lb", "lb", lb, {"LB_UPSTREAMS": f"127.0.0.1:{cache}"}),
+            Service("lb", "lb", lb, {"LB_UPSTREAMS": f"127.0.0.1:{cache}", "LB_WORKERS": "1"}),
             Service("lb2", "lb", lb2, {"LB_UPSTREAMS": f"127.0.0.1:{cache}",
                                        "LB_WORKERS": "2"})])
         self.cases += [Case("bare server", f"http://127.0.0.1:{origin}/tweets/1"),
                        Case("cache hit", f"http://127.0.0.1:{cache}/tweets/1"),
-                       Case("lb -> cache hit", f"http://127.0.0.1:{lb}/tweets/1"),
+                       Case("lb (1 worker) -> cache hit", f"http://127.0.0.1:{lb}/tweets/1"),
                        Case("lb (2 workers) -> cache hit", f"http://127.0.0.1:{lb2}/tweets/1")]
         chain = self.chain("batched", batching=True)
         unbatched = self.chain("unbatched", batching=False)

@@ -10,9 +10,10 @@ one; one whose upstream failed after receiving it is replayed only if it is a GE
 
 Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
 LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
-LB_WORKERS (1: processes sharing the port; 2 gave +20% req/s on 2 cores in docs/bench/chain.md
-— each checks health on its own, and /_lb/stats shows the answering worker's health view with
-the request counts of all workers, kept in shared memory by ``lb.tally``), LOG_REQUESTS (off).
+LB_WORKERS (processes sharing the port: 2, or 1 on a one-core machine; two gave +20% req/s in
+docs/bench/chain.md. They share the round-robin turn and the request counts through
+``lb.tally``; each checks health on its own, and /_lb/stats shows the answering worker's
+health view), LOG_REQUESTS (off).
 
 Own routes: GET /healthz, GET /_lb/stats.
 """
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 REPLAYABLE = frozenset({"GET", "HEAD"})
 NO_STORE = [("Cache-Control", "no-store")]
 STRATEGIES = ("round_robin", "hash")
+WORKERS = min(2, os.cpu_count() or 1)  # the lb is stateless, so it can use a second core
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -53,7 +55,7 @@ class Config:
     resolve_interval: float = 5.0
     timeout: float = 15.0
     log_requests: bool = False
-    workers: int = 1
+    workers: int = WORKERS
 
     @classmethod
     def from_env(cls) -> Config:
@@ -68,7 +70,7 @@ class Config:
         return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0), upstreams, strategy,
                    env_float("LB_HEALTH_S", 1.0, 0.05), env_float("LB_RESOLVE_S", 5.0, 0.1),
                    env_float("UPSTREAM_TIMEOUT_S", 15.0, 0.1), env_bool("LOG_REQUESTS", False),
-                   env_int("LB_WORKERS", 1, 1))
+                   env_int("LB_WORKERS", WORKERS, 1))
 
 
 def split_host_port(name: str) -> tuple[str, int]:
@@ -109,7 +111,6 @@ class Balancer:
         self.resolver = resolver
         self.targets: tuple[Target, ...] = ()  # replaced whole, never mutated: read lock-free
         self.tally = Tally(config.workers)  # made before the workers fork, shared by them
-        self._turn = itertools.count()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -168,7 +169,9 @@ class Balancer:
             return sorted(healthy, key=lambda t: score(key, t.seed), reverse=True) + resting
         if not healthy:
             return resting
-        start = next(self._turn) % len(healthy)
+        with self._lock:
+            turn = self.tally.turn()
+        start = turn % len(healthy)
         return healthy[start:] + healthy[:start] + resting
 
     def count(self, target: Target, failed: bool) -> None:

@@ -1,17 +1,21 @@
-"""Per-upstream request and failure counts that every lb worker adds to and any can read.
+"""What the lb's workers share: the round-robin turn and the per-upstream counts.
 
 With LB_WORKERS > 1 the lb is several processes sharing one port (``httpkit.serve`` forks
-them), and a count kept in a worker's own memory would show only what that worker forwarded.
-So the counts live in an anonymous shared memory map made before the fork. Each worker owns
-one section of it and is the only process that writes there (under the balancer's lock
-against its own threads), so no lock between processes is needed; a reader adds the
-sections up.
+them). A turn or a count kept in a worker's own memory would make each worker take its own
+round (two requests in a row could go to one replica) and show only what it forwarded
+itself. So they live in an anonymous shared memory map made before the fork:
+- the turn is one number that every worker advances (under the balancer's lock against its
+  own threads; two workers taking a turn at the same instant may take the same one, which
+  only makes the round a little uneven under load, never wrong);
+- the counts are in one section per worker, written only by that worker, so no lock
+  between processes is needed; a reader adds the sections up.
 """
 from __future__ import annotations
 
 import mmap
 import struct
 
+TURN = struct.Struct("=q")  # the next round-robin turn, at the start of the map
 NAME = struct.Struct("=64s")  # an upstream's address, UTF-8, NUL-padded
 COUNTS = struct.Struct("=qq")  # requests, failures
 ROW_SIZE = NAME.size + COUNTS.size
@@ -23,7 +27,7 @@ class Tally:
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = workers
-        self.memory = mmap.mmap(-1, workers * ROWS * ROW_SIZE)  # MAP_SHARED: forks see it
+        self.memory = mmap.mmap(-1, TURN.size + workers * ROWS * ROW_SIZE)  # MAP_SHARED
         self.section = 0
         self.rows: dict[str, int] = {}  # this worker's address -> byte offset of its row
 
@@ -34,13 +38,19 @@ class Tally:
         self.section = worker
         self.rows = {}
 
+    def turn(self) -> int:
+        """Return the next round-robin turn (one thread of this worker at a time)."""
+        turn: int = TURN.unpack_from(self.memory, 0)[0]
+        TURN.pack_into(self.memory, 0, turn + 1)
+        return turn
+
     def add(self, address: str, failed: bool) -> None:
         """Count one request forwarded to ``address``, or one failure (one thread at a time)."""
         offset = self.rows.get(address)
         if offset is None:
             if len(self.rows) == ROWS:
                 return  # the table is full: this address goes uncounted
-            offset = (self.section * ROWS + len(self.rows)) * ROW_SIZE
+            offset = row_offset(self.section, len(self.rows))
             NAME.pack_into(self.memory, offset, address.encode())
             self.rows[address] = offset
         requests, failures = COUNTS.unpack_from(self.memory, offset + NAME.size)
@@ -52,7 +62,7 @@ class Tally:
         totals: dict[str, tuple[int, int]] = {}
         for section in range(self.workers):
             for row in range(ROWS):
-                offset = (section * ROWS + row) * ROW_SIZE
+                offset = row_offset(section, row)
                 name = NAME.unpack_from(self.memory, offset)[0].rstrip(b"\0")
                 if not name:
                     break  # a worker fills its rows in order: the rest are unused
@@ -61,3 +71,8 @@ class Tally:
                 before = totals.get(address, (0, 0))
                 totals[address] = (before[0] + requests, before[1] + failures)
         return totals
+
+
+def row_offset(section: int, row: int) -> int:
+    """Where a row of counts begins in the shared map."""
+    return TURN.size + (section * ROWS + row) * ROW_SIZE

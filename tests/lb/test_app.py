@@ -367,7 +367,7 @@ def test_healthz_is_ok_while_one_upstream_is_healthy_and_503_when_none(
 
 def clear_lb_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HOST", "PORT", "LB_UPSTREAMS", "LB_STRATEGY", "LB_HEALTH_S", "LB_RESOLVE_S",
-                 "UPSTREAM_TIMEOUT_S", "LOG_REQUESTS"):
+                 "UPSTREAM_TIMEOUT_S", "LOG_REQUESTS", "LB_WORKERS"):
         monkeypatch.delenv(name, raising=False)
 
 

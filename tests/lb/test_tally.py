@@ -43,6 +43,15 @@ def test_addresses_beyond_the_table_go_uncounted_and_break_nothing() -> None:
     assert len(totals) == ROWS and totals["10.0.0.1:0"] == (1, 0)
 
 
+def test_every_worker_advances_the_same_turn() -> None:
+    tally = Tally(workers=2)
+    turns = [tally.turn(), tally.turn()]
+    tally.attach(1)
+    turns += [tally.turn(), tally.turn()]
+    tally.add("a:1", False)  # the counts do not write over the turn, nor it over them
+    assert (turns, tally.turn(), tally.totals()) == ([0, 1, 2, 3], 4, {"a:1": (1, 0)})
+
+
 def test_a_worker_number_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError):
         Tally(workers=2).attach(2)

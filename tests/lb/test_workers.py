@@ -85,6 +85,21 @@ def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
             lb.wait()
 
 
+def test_two_workers_keep_one_round_robin_between_them(lab: Lab) -> None:
+    first, second = lab.upstream(), lab.upstream()
+    lb, url = start_two_workers(f"{first.address},{second.address}")
+    try:
+        assert len(workers_seen(url)) == 2
+        for n in range(20):  # new connections: both workers take turns, in one round
+            assert get(f"{url}/tweets/{n}")[0] == 200
+        got = [sorted(int(seen.target.rsplit("/", 1)[1]) for seen in upstream.requests("GET"))
+               for upstream in (first, second)]
+        assert sorted(got) == [list(range(0, 20, 2)), list(range(1, 20, 2))]  # alternating
+    finally:
+        lb.terminate()
+        lb.wait(timeout=10)
+
+
 def test_a_worker_whose_parent_is_killed_stops_and_frees_the_port(lab: Lab) -> None:
     upstream = lab.upstream()
     lb, url = start_two_workers(upstream.address)
