@@ -1,6 +1,11 @@
 """Start every service as a local process, wait for each health check, print the URLs, and on
 Ctrl-C (or SIGTERM) stop them front to back so that pending work is flushed downstream.
 
+A service that exits while the stack runs (killed, say, to watch the lb route around a dead
+cache) is reported with the command that starts it again; the others keep running, as
+under `docker compose up`. The launcher is not a supervisor: it restarts nothing by itself,
+so it never fights an operator who restarts a service by hand.
+
 Environment: CACHES (2), DATA_DIR (./data), HOST (127.0.0.1), and <SERVICE>_PORT to move a
 service off its default port (STORE_PORT=8400, ...; CACHE_PORT is the first cache's port).
 Every other variable (CACHE_TTL_S, LOG_REQUESTS, ...) is passed on to the services.
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -69,12 +75,13 @@ class Stack:
         self.host = host
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.gone: set[str] = set()  # services whose exit has been reported
 
     def start(self) -> None:
         """Start each service in order and wait for its health check."""
         for service in self.services:
             check_port_free(self.host, service)
-            env = {**self.env, **service.env, "HOST": self.host, "PORT": str(service.port)}
+            env = self.environment(service)
             # A process group of its own: Ctrl-C reaches only the launcher, which then stops
             # the services in order (the front first, so the API can flush likes to the store).
             proc = subprocess.Popen([sys.executable, "-m", service.module], env=env,
@@ -84,12 +91,30 @@ class Stack:
             threading.Thread(target=relay, args=(service.name, proc.stderr), daemon=True).start()
             wait_healthy(service.url(self.host), proc, service.name)
 
-    def failed(self) -> str | None:
-        """Return the name of a service that has exited, if any."""
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                return name
-        return None
+    def environment(self, service: Service) -> dict[str, str]:
+        """Return the environment the launcher gives ``service``."""
+        return {**self.env, **service.env, "HOST": self.host, "PORT": str(service.port)}
+
+    def exited(self) -> list[tuple[Service, int]]:
+        """Return the services that exited since the last call, with their exit status."""
+        gone = []
+        for service in self.services:
+            proc = self.procs.get(service.name)
+            if proc is not None and proc.poll() is not None and service.name not in self.gone:
+                self.gone.add(service.name)
+                gone.append((service, proc.returncode))
+        return gone
+
+    def running(self) -> bool:
+        """Whether any service is still running."""
+        return any(proc.poll() is None for proc in self.procs.values())
+
+    def restart_command(self, service: Service) -> str:
+        """Return a shell command that starts ``service`` again as the launcher started it."""
+        env = self.environment(service)
+        names = ["HOST", "PORT", *service.env, "DATA_DIR"]
+        settings = " ".join(f"{name}={shlex.quote(env[name])}" for name in names if name in env)
+        return f"{settings} {shlex.quote(sys.executable)} -m {service.module}"
 
     def stop(self) -> None:
         """Stop the services front to back: SIGTERM, then SIGKILL after a grace period."""
@@ -191,11 +216,10 @@ def main() -> None:
     try:
         stack.start()
         for service in stack.services:
-            print(f"  {service.name:<8} {service.url(host)}", flush=True)
+            pid = stack.procs[service.name].pid
+            print(f"  {service.name:<8} {service.url(host):<24} PID {pid}", flush=True)
         print("All services are up. Press Ctrl-C to stop.", flush=True)
-        while not stopping.wait(0.5):
-            if (dead := stack.failed()) is not None:
-                raise StackError(f"{dead} exited unexpectedly")
+        watch(stack, stopping)
     except StackError as err:
         print(f"make run: {err}", file=sys.stderr)
         stack.stop()
@@ -203,3 +227,25 @@ def main() -> None:
     print("Stopping...", flush=True)
     stack.stop()
     print("Stopped.", flush=True)
+
+
+def watch(stack: Stack, stopping: threading.Event) -> None:
+    """Report each service that exits, until ``stopping`` is set or none is left running."""
+    while not stopping.wait(0.5):
+        for service, status in stack.exited():
+            print(f"make run: {service.name} exited ({describe(status)}); the other services "
+                  f"keep running. To start it again, from the project folder:\n"
+                  f"  {stack.restart_command(service)}",
+                  file=sys.stderr, flush=True)
+        if not stack.running():
+            raise StackError("every service has exited")
+
+
+def describe(status: int) -> str:
+    """Say how a process ended, from its Popen return code."""
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"status {status}"
