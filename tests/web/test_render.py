@@ -3,11 +3,13 @@ tweet text with #hashtags and @usernames linked and everything else escaped."""
 from __future__ import annotations
 
 import re
+from string import Template
 
 import pytest
 
 from api import rules
-from web.render import MENTION_OR_TAG, Markup, escape, join, path_part, render, tweet_text
+from web.render import (MENTION_OR_TAG, Markup, escape, fill, join, parse, path_part, render,
+                        tweet_text)
 
 NASTY = '<script>alert("x")</script> & \'quoted\''
 NASTY_ESCAPED = ("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; "
@@ -22,6 +24,24 @@ def test_escape_escapes_markup_characters_and_quotes() -> None:
 def test_escape_renders_none_and_numbers_as_text() -> None:
     assert escape(None) == ""
     assert escape(42) == "42"
+
+
+def test_a_template_is_filled_as_string_template_would_fill_it() -> None:
+    text = "<p title=\"$title\">${who}s pay $$5 for $item</p>$item"
+    values = {"title": NASTY, "who": Markup("<b>cat</b>"), "item": 7, "unused": "<x>"}
+    filled = fill(parse(text), values)
+    assert isinstance(filled, Markup)
+    assert filled == Template(text).substitute(
+        {key: value if isinstance(value, Markup) else escape(value)
+         for key, value in values.items()})
+    assert filled == f'<p title="{NASTY_ESCAPED}"><b>cat</b>s pay $5 for 7</p>7'
+
+
+def test_a_template_with_a_value_missing_or_a_lone_dollar_fails_loudly() -> None:
+    with pytest.raises(KeyError):
+        fill(parse("hello $name"), {})
+    with pytest.raises(ValueError):
+        parse("costs $ 5")
 
 
 def test_markup_passes_through_unchanged() -> None:
