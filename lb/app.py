@@ -10,7 +10,7 @@ one; one whose upstream failed after receiving it is replayed only if it is a GE
 
 Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
 LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
-LB_WORKERS (processes sharing the port: 2, or 1 on a one-core machine; two gave +20% req/s in
+LB_WORKERS (processes sharing the port: 2, or 1 on a one-core machine; two gave +23% req/s in
 docs/bench/chain.md. They share the round-robin turn and the request counts through
 ``lb.tally``; each checks health on its own, and /_lb/stats shows the answering worker's
 health view), LOG_REQUESTS (off).
@@ -169,9 +169,7 @@ class Balancer:
             return sorted(healthy, key=lambda t: score(key, t.seed), reverse=True) + resting
         if not healthy:
             return resting
-        with self._lock:
-            turn = self.tally.turn()
-        start = turn % len(healthy)
+        start = self.tally.turn() % len(healthy)
         return healthy[start:] + healthy[:start] + resting
 
     def count(self, target: Target, failed: bool) -> None:

@@ -4,9 +4,9 @@ With LB_WORKERS > 1 the lb is several processes sharing one port (``httpkit.serv
 them). A turn or a count kept in a worker's own memory would make each worker take its own
 round (two requests in a row could go to one replica) and show only what it forwarded
 itself. So they live in an anonymous shared memory map made before the fork:
-- the turn is one number that every worker advances (under the balancer's lock against its
-  own threads; two workers taking a turn at the same instant may take the same one, which
-  only makes the round a little uneven under load, never wrong);
+- the turn is one number that every thread of every worker advances without a lock: two
+  taking a turn at the same instant may take the same one, which only makes the round a
+  little uneven under load, never wrong, and keeps a lock off every request's path;
 - the counts are in one section per worker, written only by that worker, so no lock
   between processes is needed; a reader adds the sections up.
 """
@@ -39,7 +39,7 @@ class Tally:
         self.rows = {}
 
     def turn(self) -> int:
-        """Return the next round-robin turn (one thread of this worker at a time)."""
+        """Return the next round-robin turn (racy by design: see the module's docstring)."""
         turn: int = TURN.unpack_from(self.memory, 0)[0]
         TURN.pack_into(self.memory, 0, turn + 1)
         return turn
