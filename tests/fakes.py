@@ -16,6 +16,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -209,10 +210,14 @@ class DyingUpstream(RawServer):
                     if self.crash:  # stop listening first: a reconnection is refused
                         self.stopping.set()
                         self.accepting.join(5)
+                    self.before_hanging_up(request)
                     return  # hang up on a request it read, without a word
                 body = json.dumps({"target": request.target, "upstream": "dying"}).encode()
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def before_hanging_up(self, request: Seen) -> None:
+        """What to do between reading the last request and hanging up (subclasses)."""
 
 
 def read_request(rfile: Any) -> Seen | None:
@@ -271,6 +276,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    """GET a URL on a new connection (as a browser or curl would); errors raise OSError."""
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return int(answer.status), answer.read()
+
+
+def answers_ok(url: str) -> bool:
+    """Whether GET ``url`` answers 200 now."""
+    try:
+        return http_get(url)[0] == 200
+    except OSError:
+        return False
 
 
 @dataclass

@@ -29,8 +29,8 @@ from api.storeclient import StoreClient
 from httpkit import HTTPError, Request, Response, Upstream, start_in_thread, stop_thread
 from store.app import Config as StoreConfig
 from store.app import make_server as make_store
-from tests.fakes import Answer, FakeClock, FakeUpstream, Seen, closed_port_address, \
-    RawServer, read_request, wait_until
+from tests.fakes import Answer, DyingUpstream, FakeClock, FakeUpstream, Seen, \
+    closed_port_address, RawServer, read_request, wait_until
 
 BATCH_SIZE = 10
 MAX_AGE = 60.0
@@ -520,22 +520,20 @@ def test_the_running_count_read_while_a_batch_is_in_flight(rig: Rig) -> None:
     assert (during, after) == (12, 13)
 
 
-class HangingUpFront(RawServer):
-    """A store front that hangs up on every request; a like batch only once ``gate`` opens."""
+class HangingUpFront(DyingUpstream):
+    """A store front that hangs up on every request; on a like batch only once ``gate``
+    opens, so that the batch is on its way for as long as a test needs."""
 
     def __init__(self, gate: threading.Event) -> None:
-        super().__init__()
+        super().__init__(answers=0)
         self.gate = gate
         self.batch_arrived = threading.Event()
         self.start()
 
-    def serve(self, conn: socket.socket) -> None:
-        conn.settimeout(5.0)
-        with conn, conn.makefile("rb") as rfile:
-            request = read_request(rfile)
-            if request is not None and request.target == "/like-batches":
-                self.batch_arrived.set()
-                self.gate.wait(timeout=10)
+    def before_hanging_up(self, request: Seen) -> None:
+        if request.target == "/like-batches":
+            self.batch_arrived.set()
+            self.gate.wait(timeout=10)
 
 
 def test_the_running_count_while_a_batch_that_will_fail_is_being_sent(rig: Rig) -> None:

@@ -7,31 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from stack.launcher import free_port
-from tests.fakes import Lab
+from tests.fakes import Lab, answers_ok, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return answer.status, answer.read()
-
-
-def wait_for(url: str, deadline_s: float = 10.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            get(url)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 def start_two_workers(upstream_address: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -41,12 +24,10 @@ def start_two_workers(upstream_address: str) -> tuple[subprocess.Popen[bytes], s
     lb = subprocess.Popen([sys.executable, "-m", "lb"], cwd=ROOT, env=env,
                           stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/healthz")
-    except AssertionError:
+    if not wait_until(lambda: answers_ok(f"{url}/healthz"), timeout=10):
         lb.kill()
         lb.wait()
-        raise
+        raise AssertionError(f"{url}/healthz never answered")
     return lb, url
 
 
@@ -55,7 +36,7 @@ def workers_seen(url: str) -> set[int]:
     workers: set[int] = set()
     deadline = time.monotonic() + 10
     while len(workers) < 2 and time.monotonic() < deadline:
-        workers.add(json.loads(get(f"{url}/_lb/stats")[1])["worker"])
+        workers.add(json.loads(http_get(f"{url}/_lb/stats")[1])["worker"])
     return workers
 
 
@@ -66,9 +47,9 @@ def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
         workers = set()
         counted = []
         for n in range(40):  # a new connection each time: the kernel picks a worker
-            status, body = get(f"{url}/tweets/{n}")
+            status, body = http_get(f"{url}/tweets/{n}")
             assert status == 200 and json.loads(body)["target"] == f"/tweets/{n}"
-            stats = json.loads(get(f"{url}/_lb/stats")[1])
+            stats = json.loads(http_get(f"{url}/_lb/stats")[1])
             workers.add(stats["worker"])
             counted.append(stats["upstreams"][0]["requests"])
         assert len(upstream.requests("GET")) == 40
@@ -78,7 +59,7 @@ def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
         lb.send_signal(signal.SIGTERM)
         assert lb.wait(timeout=10) == 0
         for pid in workers - {lb.pid}:  # the other worker is gone too, not orphaned
-            assert not Path(f"/proc/{pid}").exists()
+            assert not running(pid)
     finally:
         if lb.poll() is None:
             lb.kill()
@@ -91,7 +72,7 @@ def test_two_workers_keep_one_round_robin_between_them(lab: Lab) -> None:
     try:
         assert len(workers_seen(url)) == 2
         for n in range(20):  # new connections: both workers take turns, in one round
-            assert get(f"{url}/tweets/{n}")[0] == 200
+            assert http_get(f"{url}/tweets/{n}")[0] == 200
         got = [sorted(int(seen.target.rsplit("/", 1)[1]) for seen in upstream.requests("GET"))
                for upstream in (first, second)]
         assert sorted(got) == [list(range(0, 20, 2)), list(range(1, 20, 2))]  # alternating
@@ -115,7 +96,7 @@ def test_a_worker_whose_parent_is_killed_stops_and_frees_the_port(lab: Lab) -> N
             time.sleep(0.05)
         assert not running(child)  # before: an orphan kept serving the port
         with pytest.raises(OSError):
-            get(f"{url}/healthz")
+            http_get(f"{url}/healthz")
     finally:
         if lb.poll() is None:
             lb.kill()

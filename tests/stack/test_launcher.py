@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -19,6 +18,7 @@ from typing import IO
 import pytest
 
 from stack.launcher import describe, free_ports
+from tests.fakes import answers_ok, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 30.0
@@ -64,23 +64,6 @@ def gather(stream: IO[bytes] | None, lines: list[str]) -> None:
         lines.append(line.decode(errors="replace"))
 
 
-def get(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return int(answer.status)
-
-
-def wait_healthy(url: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        try:
-            if get(f"{url}/healthz") == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{url} never became healthy")
-
-
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[Launcher]:
     ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": 2})
@@ -107,18 +90,18 @@ def test_a_killed_cache_is_reported_the_rest_keep_serving_and_the_command_restar
                                     r"keep running")  # before: the whole stack stopped
     command = launcher.wait_for(launcher.err, r"^  (HOST=.*-m cache)$")[1]
     assert launcher.proc.poll() is None
-    with pytest.raises(OSError):
-        get(f"{cache[1]}/healthz")
+    assert not answers_ok(f"{cache[1]}/healthz")
     for _ in range(10):
-        assert get(f"{lb}/tweets") == 200  # the lb skips the dead cache
+        assert http_get(f"{lb}/tweets")[0] == 200  # the lb skips the dead cache
     words = shlex.split(command)  # VAR=value ... python -m cache, as a shell would run it
     settings = dict(word.split("=", 1) for word in words if re.match(r"[A-Z_]+=", word))
     argv = [word for word in words if not re.match(r"[A-Z_]+=", word)]
     restarted = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **settings},
                                  stderr=subprocess.DEVNULL)
     try:
-        wait_healthy(cache[1])  # the printed command brings it back on its port
-        assert get(f"{lb}/tweets") == 200
+        # The printed command brings it back on its port.
+        assert wait_until(lambda: answers_ok(f"{cache[1]}/healthz"), timeout=DEADLINE_S)
+        assert http_get(f"{lb}/tweets")[0] == 200
     finally:
         restarted.terminate()
         assert restarted.wait(timeout=15) == 0
