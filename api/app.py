@@ -8,10 +8,14 @@ Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), D
 (./data: likes.sqlite3, the like journal, and secret.key unless SECRET_KEY is set),
 SECRET_KEY (signs tokens), TOKEN_TTL_S (7 days),
 UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's likes are sent
-when more than this many are pending), LIKE_MAX_AGE_S (60), SCRYPT_N (16384: the password
+when more than this many are pending), LIKE_MAX_AGE_S (60), LIKE_PUBLISH_S (1: a liked
+tweet's key goes into the change feed at most this often), SCRYPT_N (16384: the password
 hashing cost, a power of 2; lower it only for tests), LOG_REQUESTS (off).
 
 Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
+Besides them, GET /_changes is the change feed the front caches follow (``httpkit.feed``):
+reads carry the store's Surrogate-Key, and every write publishes what it made untrue (the
+keys the store names, and liked tweets through ``LikePublisher``) before it is answered.
 """
 from __future__ import annotations
 
@@ -27,15 +31,18 @@ from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, Ups
 from httpkit.keys import load_secret
 from httpkit.messages import is_number
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
+from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handler, key_header,
+                          tweet_key)
 
 from api import auth, rules
 from api.calllog import CallLog
 from api.batcher import LikeBatcher
-from api.likes import DirectLikes, Likes
+from api.likes import DirectLikes, LikePublisher, Likes
 from api.openapi import document
 from api.storeclient import StoreClient
 
 NO_STORE = [("Cache-Control", "no-store")]
+UNLOGGED = frozenset({"/healthz", "/_changes"})
 TWEET_ID = "{id:[0-9]+}"
 
 
@@ -53,6 +60,7 @@ class Config:
     like_batching: bool = True
     like_batch_size: int = 10
     like_max_age: float = 60.0
+    like_publish: float = 1.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -64,7 +72,8 @@ class Config:
                    scrypt_cost(env_int("SCRYPT_N", auth.SCRYPT_N, 2)),
                    env_bool("LOG_REQUESTS", False), env_bool("LIKE_BATCHING", True),
                    env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
-                   env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0))
+                   env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0),
+                   env_float("LIKE_PUBLISH_S", cls.like_publish, 0))
 
 
 def scrypt_cost(n: int) -> int:
@@ -84,6 +93,8 @@ class Api:
         self.likes = likes
         self.tokens = tokens
         self.calls = CallLog()
+        self.feed = ChangeFeed()
+        self.publisher = LikePublisher(self.feed, config.like_publish)
 
     def routes(self) -> Router:
         """Return the routing table (GET /openapi.json describes the same routes)."""
@@ -108,6 +119,7 @@ class Api:
             ("GET", "/logs", self.logs),
             ("GET", "/stats", self.stats),
             ("GET", "/openapi.json", self.openapi),
+            ("GET", "/_changes", changes_handler(self.feed)),
         ]:
             router.add(method, template, handler)
         return router
@@ -120,11 +132,12 @@ class Api:
         password = rules.check_password(require(data, "password", str))
         display_name = rules.clean_display_name(optional(data, "display_name", str, ""),
                                                 username)
-        account = self.store.json("POST", "/accounts", {
+        account, changed = self.store.tagged("POST", "/accounts", {
             "username": username, "display_name": display_name,
             "password_hash": auth.hash_password(password, self.config.scrypt_n)})
         return json_response(account, HTTPStatus.CREATED,
-                             [("Location", f"/accounts/{account['username']}")])
+                             [("Location", f"/accounts/{account['username']}"),
+                              self.publish(changed)])
 
     def log_in(self, request: Request) -> Response:
         data = request.json()
@@ -167,14 +180,15 @@ class Api:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
         text = rules.clean_tweet_text(require(request.json(), "text", str))
         try:
-            tweet = self.store.json("POST", "/tweets", {
+            tweet, changed = self.store.tagged("POST", "/tweets", {
                 "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)})
         except HTTPError as err:
             if err.status == HTTPStatus.NOT_FOUND:  # a valid token for a deleted account
                 raise auth.unauthorized("your account no longer exists") from None
             raise
         self.likes.saw(tweet["id"], 0)
-        return json_response(tweet, HTTPStatus.CREATED, [("Location", f"/tweets/{tweet['id']}")])
+        return json_response(tweet, HTTPStatus.CREATED,
+                             [("Location", f"/tweets/{tweet['id']}"), self.publish(changed)])
 
     def timeline(self, request: Request) -> Response:
         return self.read_tweets(request, f"/tweets?{paging(request)}")
@@ -187,30 +201,33 @@ class Api:
         return self.read_tweets(request, f"/tweets/search?{urlencode(query)}")
 
     def get_tweet(self, request: Request) -> Response:
-        tweet = self.store.json("GET", f"/tweets/{tweet_id(request)}", fresh=wants_fresh(request),
-                                missing="no such tweet")
-        return json_response(self.with_pending(tweet))
+        tweet, keys = self.store.tagged("GET", f"/tweets/{tweet_id(request)}",
+                                        fresh=wants_fresh(request), missing="no such tweet")
+        return json_response(self.with_pending(tweet), headers=tagged(keys))
 
     def edit_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
         text = rules.clean_tweet_text(require(request.json(), "text", str))
-        tweet = self.store.json("PUT", f"/tweets/{tweet_id(request)}", {
+        tweet, changed = self.store.tagged("PUT", f"/tweets/{tweet_id(request)}", {
             "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
             missing="no such tweet")
-        return json_response(self.with_pending(tweet))
+        return json_response(self.with_pending(tweet), headers=[self.publish(changed)])
 
     def delete_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
         tweet = tweet_id(request)
-        self.store.json("DELETE", f"/tweets/{tweet}?author_id={author_id}",
-                        missing="no such tweet")
+        _, changed = self.store.tagged("DELETE", f"/tweets/{tweet}?author_id={author_id}",
+                                       missing="no such tweet")
         self.likes.forget(tweet)
-        return Response(HTTPStatus.NO_CONTENT)
+        return Response(HTTPStatus.NO_CONTENT, headers=[self.publish(changed)])
 
     def like(self, request: Request) -> Response:
         tweet = tweet_id(request)
         likes = self.likes.like(tweet)
-        return json_response({"id": tweet, "likes": likes}, HTTPStatus.ACCEPTED)
+        headers = []
+        if self.publisher.liked(tweet):
+            headers.append((CHANGED_KEYS, key_header([tweet_key(tweet)])))
+        return json_response({"id": tweet, "likes": likes}, HTTPStatus.ACCEPTED, headers)
 
     # -- hashtags ------------------------------------------------------------------------
 
@@ -272,20 +289,32 @@ class Api:
     # -- helpers -------------------------------------------------------------------------
 
     def read(self, request: Request, target: str, missing: str = "not found") -> Response:
-        """Answer a read with the store's JSON as it is."""
-        return json_response(self.store.json("GET", target, fresh=wants_fresh(request),
-                                             missing=missing))
+        """Answer a read with the store's JSON as it is, tagged as the store tagged it."""
+        data, keys = self.store.tagged("GET", target, fresh=wants_fresh(request),
+                                       missing=missing)
+        return json_response(data, headers=tagged(keys))
 
     def read_tweets(self, request: Request, target: str, missing: str = "not found") -> Response:
         """Answer a read of a page of tweets, adding the likes still pending."""
-        page = self.store.json("GET", target, fresh=wants_fresh(request), missing=missing)
+        page, keys = self.store.tagged("GET", target, fresh=wants_fresh(request),
+                                       missing=missing)
         page["tweets"] = [self.with_pending(tweet) for tweet in page["tweets"]]
-        return json_response(page)
+        return json_response(page, headers=tagged(keys))
+
+    def publish(self, changed: list[str]) -> tuple[str, str]:
+        """Put what a write made untrue in the feed; return the header that names it."""
+        self.feed.publish(changed)
+        return CHANGED_KEYS, key_header(changed)
 
     def with_pending(self, tweet: dict[str, Any]) -> dict[str, Any]:
         """Count a tweet's likes that are received but not yet written."""
         tweet["likes"] = self.likes.likes(tweet["id"], tweet["likes"])
         return tweet
+
+
+def tagged(keys: list[str]) -> list[tuple[str, str]]:
+    """Return the Surrogate-Key header for an answer showing ``keys`` (none without keys)."""
+    return [(SURROGATE_KEY, key_header(keys))] if keys else []
 
 
 def paging(request: Request) -> str:
@@ -332,7 +361,7 @@ class ApiServer(Server):
         self.api = api
 
     def respond(self, request: Request) -> Response:
-        if request.path != "/healthz":  # probes from supervisors are not API calls
+        if request.path not in UNLOGGED:  # probes and the caches' feed are not API calls
             self.api.calls.append(request.method, request.path)
         return super().respond(request)
 
@@ -352,8 +381,9 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
         likes = LikeBatcher(store, os.path.join(config.data_dir, "likes.sqlite3"),
                             config.like_batch_size, config.like_max_age, clock)
     server = ApiServer(Api(config, store, likes, tokens), config)
-    server.on_start.append(likes.start)
-    server.on_close.append(likes.stop)
+    api = server.api
+    server.on_start.extend([likes.start, api.publisher.start])
+    server.on_close.extend([likes.stop, api.publisher.stop, api.feed.close])
     server.on_close.append(store.upstream.close)
     return server
 

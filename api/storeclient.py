@@ -11,7 +11,11 @@ from http import HTTPStatus
 from typing import Any
 
 from httpkit import HTTPError, Upstream, UpstreamError, UpstreamResponse
+from httpkit.feed import CHANGED_KEYS, SURROGATE_KEY
 from httpkit.proxy import failure
+
+CHANGED, SURROGATE = CHANGED_KEYS.lower(), SURROGATE_KEY.lower()
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class StoreUnavailable(HTTPError):
@@ -52,13 +56,21 @@ class StoreClient:
     def json(self, method: str, target: str, payload: Any = None, fresh: bool = False,
              missing: str = "not found") -> Any:
         """Send one request and return its JSON; store errors become API errors."""
+        return self.tagged(method, target, payload, fresh, missing)[0]
+
+    def tagged(self, method: str, target: str, payload: Any = None, fresh: bool = False,
+               missing: str = "not found") -> tuple[Any, list[str]]:
+        """Send one request; return its JSON and the surrogate keys the answer names: what
+        a read shows (Surrogate-Key), or what a write made untrue (Changed-Keys)."""
         answer = self.call(method, target, payload, fresh)
         if answer.status in PASSED_ON:
             raise HTTPError(answer.status, missing if answer.status == 404 else message(answer),
                             code(answer))
+        header = CHANGED if method in WRITES else SURROGATE
+        keys = answer.headers.get(header, "").split()
         if answer.status == HTTPStatus.NO_CONTENT:
-            return None
-        return answer.json()
+            return None, keys
+        return answer.json(), keys
 
 
 def message(answer: UpstreamResponse) -> str:

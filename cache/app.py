@@ -4,13 +4,21 @@ GET answers with status 200 are stored for CACHE_TTL_S, keyed by path and query;
 else passes through untouched. Requests carrying Authorization and answers marked no-store,
 private or setting a cookie are never stored. ``Cache-Control: no-cache`` on a request
 fetches afresh and replaces the entry; a successful POST/PUT/PATCH/DELETE drops the entries of
-its path and of its Location (RFC 9111 §4.4). Concurrent misses for one key make one upstream
-request. Other replicas keep their copies until they expire: that staleness is the price of
-independent replicas (``LB_STRATEGY=hash`` avoids it per path).
+its path and of its Location (RFC 9111 §4.4) and those tagged with the keys its answer names
+in Changed-Keys. Concurrent misses for one key make one upstream request.
+
+Every stored answer is indexed by the surrogate keys of its Surrogate-Key header, and the
+cache follows its upstream's change feed (``cache.follower``): what another replica's write
+made untrue is dropped here within moments, not at the end of the TTL. A fetch that was under
+way when one of its keys changed is answered but not stored. Without a reachable feed the
+cache lives by its TTL alone.
 
 Environment: HOST (127.0.0.1), PORT (8101; dbcache 8300), UPSTREAM_URL (http://127.0.0.1:8200;
 dbcache http://127.0.0.1:8400), CACHE_TTL_S (60), CACHE_MAX_ENTRIES (10000),
-UPSTREAM_TIMEOUT_S (10), LOG_REQUESTS (off).
+CACHE_FEED (on: follow the upstream's change feed; off: the TTL alone, the baseline),
+CACHE_FEED_WAIT_S (20: how long one long poll waits), CACHE_RESOLVE_S (5: how often the
+upstream's name is resolved again to follow every replica), UPSTREAM_TIMEOUT_S (10),
+LOG_REQUESTS (off).
 
 Own routes: GET /healthz, GET /_cache/stats (never cached or forwarded).
 """
@@ -19,18 +27,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from cache.follower import Followers
 from cache.ttl import TTLCache
 from httpkit import (Request, Response, Router, Server, Upstream, UpstreamError, json_response,
                      serve)
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
+from httpkit.feed import CHANGED_KEYS, SURROGATE_KEY
 from httpkit.messages import error_body
 from httpkit.proxy import failure, send, to_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 NO_STORE = [("Cache-Control", "no-store")]
+SURROGATE_KEY_LOWER = SURROGATE_KEY.lower()
 
 
 @dataclass(frozen=True)
@@ -43,15 +54,23 @@ class Config:
     max_entries: int = 10_000
     timeout: float = 10.0
     log_requests: bool = False
+    follow_feed: bool = True
+    feed_wait: float = 20.0
+    resolve_interval: float = 5.0
 
     @classmethod
     def from_env(cls, name: str = "cache", port: int = 8101,
                  upstream_url: str = "http://127.0.0.1:8200") -> Config:
         """Read the configuration from the environment, with this service's defaults."""
-        return cls(name, env_str("HOST", cls.host), env_int("PORT", port, 0),
-                   env_str("UPSTREAM_URL", upstream_url), env_float("CACHE_TTL_S", 60.0, 0),
-                   env_int("CACHE_MAX_ENTRIES", 10_000, 1),
-                   env_float("UPSTREAM_TIMEOUT_S", 10.0, 0.1), env_bool("LOG_REQUESTS", False))
+        return cls(name=name, host=env_str("HOST", cls.host), port=env_int("PORT", port, 0),
+                   upstream_url=env_str("UPSTREAM_URL", upstream_url),
+                   ttl=env_float("CACHE_TTL_S", 60.0, 0),
+                   max_entries=env_int("CACHE_MAX_ENTRIES", 10_000, 1),
+                   timeout=env_float("UPSTREAM_TIMEOUT_S", 10.0, 0.1),
+                   log_requests=env_bool("LOG_REQUESTS", False),
+                   follow_feed=env_bool("CACHE_FEED", True),
+                   feed_wait=env_float("CACHE_FEED_WAIT_S", 20.0, 0.1),
+                   resolve_interval=env_float("CACHE_RESOLVE_S", 5.0, 0.1))
 
 
 @dataclass(slots=True)
@@ -62,13 +81,15 @@ class Stored:
     headers: list[tuple[str, str]]
 
 
-@dataclass
+@dataclass(eq=False)
 class Flight:
     """One upstream fetch that concurrent misses for the same key wait on."""
 
+    key: str
     done: threading.Event = field(default_factory=threading.Event)
     response: Response | None = None
     storable: bool = True  # cleared when a write invalidates the key mid-flight
+    changed: set[str] = field(default_factory=set)  # surrogate keys that changed mid-flight
 
 
 class CachingProxy:
@@ -81,7 +102,10 @@ class CachingProxy:
         self.upstream_requests = 0
         self.refreshes = 0
         self.coalesced = 0  # misses answered by another request's fetch (single flight)
-        self._inflight: dict[str, Flight] = {}
+        self.refused = 0  # fetches not stored: one of their keys changed while under way
+        self.followers: Followers | None = None
+        self._inflight: dict[str, Flight] = {}  # fetches a new miss may join, by key
+        self._flights: set[Flight] = set()  # every fetch under way, joinable or not
         self._lock = threading.Lock()
 
     def routes(self) -> Router:
@@ -103,7 +127,16 @@ class CachingProxy:
             "refreshes": self.refreshes, "coalesced": self.coalesced,
             "upstream_requests": self.upstream_requests,
             "ttl_s": self.cache.ttl, "max_entries": self.cache.max_entries,
+            "feed": self.feed_stats(),
         }, headers=NO_STORE)
+
+    def feed_stats(self) -> dict[str, Any] | None:
+        """Return what following the change feed did, or None when it is switched off."""
+        if self.followers is None:
+            return None
+        counts = self.cache.stats
+        return {"dropped_by_key": counts.dropped_by_key, "dropped_by_reset": counts.cleared,
+                "refused_in_flight": self.refused, "upstreams": self.followers.stats()}
 
     def handle(self, request: Request) -> Response:
         """Answer any request that is not one of the cache's own."""
@@ -132,8 +165,9 @@ class CachingProxy:
             flight = self._inflight.get(key) if join else None
             leading = flight is None
             if flight is None:
-                flight = Flight()
+                flight = Flight(key)
                 self._inflight.setdefault(key, flight)
+                self._flights.add(flight)
             else:
                 self.coalesced += 1
         if not leading:
@@ -143,38 +177,73 @@ class CachingProxy:
             return flight.response
         try:
             response = self.forward(request)
-            if not storable(response):
-                self.cache.discard(key)  # a refetch that cannot be stored replaces nothing
-            elif flight.storable:
-                self.cache.put(key, Stored(response.body, list(response.headers)))
+            self.keep(flight, response)
             response.headers += [("X-Cache", "MISS"), ("Age", "0")]
             flight.response = response
         finally:
             with self._lock:
                 if self._inflight.get(key) is flight:
                     del self._inflight[key]
+                self._flights.discard(flight)
             flight.done.set()
         return response
+
+    def keep(self, flight: Flight, response: Response) -> None:
+        """Store a fetched answer, unless it may not be or it changed while under way."""
+        if not storable(response):
+            self.cache.discard(flight.key)  # a refetch that cannot be stored replaces nothing
+            return
+        tags = surrogate_keys(response.headers)
+        with self._lock:  # atomic with drop(): no change slips between the check and the put
+            if flight.storable and flight.changed.isdisjoint(tags):
+                self.cache.put(flight.key, Stored(response.body, list(response.headers)), tags)
+            else:
+                self.refused += 1
 
     def write(self, request: Request) -> Response:
         """Forward an unsafe request; on success drop what it made stale (RFC 9111 §4.4)."""
         response = self.forward(request)
         if 200 <= response.status < 400:
+            headers = {name.lower(): value for name, value in response.headers}
             paths = {request.target.partition("?")[0]}
-            location = dict((k.lower(), v) for k, v in response.headers).get("location")
+            location = headers.get("location")
             if location:
                 paths.add(urlsplit(location).path)
             for path in paths:
                 self.invalidate(path)
+            changed = headers.get(CHANGED_KEYS.lower(), "").split()
+            if changed:  # at once here; the other replicas hear it from the feed
+                self.drop(changed)
         return response
 
     def invalidate(self, path: str) -> None:
         """Drop the entries of ``path`` and keep fetches under way from storing them."""
         with self._lock:
-            for key, flight in self._inflight.items():
-                if key.partition("?")[0] == path:
+            for flight in self._flights:
+                if flight.key.partition("?")[0] == path:
                     flight.storable = False
-        self.cache.invalidate_path(path)
+            self.cache.invalidate_path(path)
+
+    def drop(self, keys: list[str]) -> None:
+        """Drop every entry tagged with one of ``keys`` (a change the feed announced)."""
+        with self._lock:
+            self._detach_flights()
+            for flight in self._flights:
+                flight.changed.update(keys)
+            self.cache.drop_tagged(keys)
+
+    def drop_everything(self) -> None:
+        """Drop every entry and every fetch under way (the feed was reset)."""
+        with self._lock:
+            self._detach_flights()
+            for flight in self._flights:
+                flight.storable = False
+            self.cache.clear()
+
+    def _detach_flights(self) -> None:
+        # A miss arriving after a change must not join a fetch begun before it, whose answer
+        # may predate the change: it starts a fetch of its own.
+        self._inflight.clear()
 
     def forward(self, request: Request, *extra: tuple[str, str]) -> Response:
         """Send the request upstream; an unreachable upstream becomes a 502/504 answer."""
@@ -190,6 +259,14 @@ class CachingProxy:
 def directives(header: str) -> set[str]:
     """Return the lower-case directive names of a Cache-Control value."""
     return {part.split("=", 1)[0].strip().lower() for part in header.split(",")}
+
+
+def surrogate_keys(headers: list[tuple[str, str]]) -> tuple[str, ...]:
+    """Return the surrogate keys an answer names (what it shows)."""
+    for name, value in headers:
+        if name.lower() == SURROGATE_KEY_LOWER:
+            return tuple(value.split())
+    return ()
 
 
 def storable(response: Response) -> bool:
@@ -212,6 +289,11 @@ def make_server(config: Config, clock: Callable[[], float] = time.monotonic) -> 
     proxy = CachingProxy(upstream, cache, config.name)
     server = Server((config.host, config.port), proxy.routes(), name=config.name,
                     log_requests=config.log_requests)
+    if config.follow_feed:
+        followers = proxy.followers = Followers(upstream.url, proxy.drop, proxy.drop_everything,
+                                                config.feed_wait, config.resolve_interval)
+        server.on_start.append(followers.start)
+        server.on_close.append(followers.stop)
     server.on_close.append(upstream.close)
     return server
 

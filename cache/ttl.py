@@ -4,7 +4,8 @@ Every entry lives for the same TTL, so the order entries were stored in is the o
 expire in: expiry only ever looks at the oldest entry, never scans (DESIGN.md asks for amortised
 O(1) per access). Two ordered dicts hold the same keys: ``_by_age`` in store order (for
 expiry) and ``_by_use`` in use order (for LRU eviction). An index from path to keys lets a
-write invalidate every stored query of its path (RFC 9111 §4.4).
+write invalidate every stored query of its path (RFC 9111 §4.4), and one from surrogate key
+(``tweet/7``, ``timeline``) to keys lets the change feed drop every entry that shows a thing.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Stats:
     evictions: int = 0
     expirations: int = 0
     invalidations: int = 0
+    dropped_by_key: int = 0  # entries dropped because a surrogate key they carry changed
+    cleared: int = 0  # entries dropped by a reset of the change feed
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class Entry(Generic[V]):
     value: V
     stored_at: float
     path: str
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -46,6 +50,7 @@ class TTLCache(Generic[V]):
         self._by_age: OrderedDict[str, Entry[V]] = OrderedDict()
         self._by_use: OrderedDict[str, None] = OrderedDict()
         self._paths: dict[str, set[str]] = {}
+        self._tagged: dict[str, set[str]] = {}  # surrogate key -> keys of the entries carrying it
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -64,16 +69,19 @@ class TTLCache(Generic[V]):
             self.stats.hits += 1
             return entry.value, now - entry.stored_at
 
-    def put(self, key: str, value: V) -> None:
-        """Store ``value``, replacing any entry for ``key``; evict the least recently used."""
+    def put(self, key: str, value: V, tags: tuple[str, ...] = ()) -> None:
+        """Store ``value`` tagged with surrogate keys, replacing any entry for ``key``; evict
+        the least recently used."""
         path = key.partition("?")[0]
         with self._lock:
             now = self.clock()
             self._expire(now)
             self._remove(key)
-            self._by_age[key] = Entry(value, now, path)
+            self._by_age[key] = Entry(value, now, path, tags)
             self._by_use[key] = None
             self._paths.setdefault(path, set()).add(key)
+            for tag in tags:
+                self._tagged.setdefault(tag, set()).add(key)
             while len(self._by_use) > self.max_entries:
                 self._remove(next(iter(self._by_use)))
                 self.stats.evictions += 1
@@ -91,6 +99,26 @@ class TTLCache(Generic[V]):
                 self._remove(key)
             self.stats.invalidations += len(keys)
             return len(keys)
+
+    def drop_tagged(self, tags: list[str]) -> int:
+        """Drop every entry carrying any of these surrogate keys; return how many."""
+        with self._lock:
+            keys = {key for tag in tags for key in self._tagged.get(tag, ())}
+            for key in keys:
+                self._remove(key)
+            self.stats.dropped_by_key += len(keys)
+            return len(keys)
+
+    def clear(self) -> int:
+        """Drop every entry; return how many."""
+        with self._lock:
+            count = len(self._by_age)
+            self._by_age.clear()
+            self._by_use.clear()
+            self._paths.clear()
+            self._tagged.clear()
+            self.stats.cleared += count
+            return count
 
     def _expire(self, now: float) -> None:
         # Entries expire in store order, so only the oldest ones are ever looked at.
@@ -110,3 +138,8 @@ class TTLCache(Generic[V]):
         keys.discard(key)
         if not keys:
             del self._paths[entry.path]
+        for tag in entry.tags:
+            tagged = self._tagged[tag]
+            tagged.discard(key)
+            if not tagged:
+                del self._tagged[tag]

@@ -137,6 +137,14 @@ class Connection:
         return wire.read_exact(self.reader, length)
 
 
+def resolve(host: str, port: int) -> list[str]:
+    """Return every address ``host`` resolves to, as ``ip:port`` (a scaled service's
+    replicas: a compose service name resolves to each container)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    ips = {str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)}
+    return sorted(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips)
+
+
 class Upstream:
     """Send requests to one base URL over pooled keep-alive connections."""
 

@@ -15,7 +15,8 @@ docs/bench/chain.md. They share the round-robin turn and the request counts thro
 ``lb.tally``; each checks health on its own, and /_lb/stats shows the answering worker's
 health view), LOG_REQUESTS (off).
 
-Own routes: GET /healthz, GET /_lb/stats.
+Own routes: GET /healthz, GET /_lb/stats; GET /_changes is a 404 (the caches' change feed is
+not served through the load balancer).
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import hashlib
 import itertools
 import logging
 import os
-import socket
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, serve)
+from httpkit.client import resolve
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.proxy import failure, send, to_response
 from lb.tally import Tally
@@ -81,13 +82,6 @@ def split_host_port(name: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def resolve(host: str, port: int) -> list[str]:
-    """Return every address ``host`` resolves to, as ``ip:port``."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    ips = {str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)}
-    return sorted(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips)
-
-
 class Target:
     """One upstream address with its connections, health and counters."""
 
@@ -119,7 +113,12 @@ class Balancer:
         router = Router(fallback=self.forward)
         router.add("GET", "/healthz", self.health)
         router.add("GET", "/_lb/stats", self.stats)
+        router.add("GET", "/_changes", self.no_feed)
         return router
+
+    def no_feed(self, request: Request) -> Response:
+        # A cache follows its upstream's feed directly; the feed is not a public API.
+        raise HTTPError(HTTPStatus.NOT_FOUND, "the change feed is not served here")
 
     def health(self, request: Request) -> Response:
         if not any(target.healthy for target in self.targets):

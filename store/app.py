@@ -16,6 +16,10 @@ Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous pa
   PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id=
   GET  /hashtags?q=   /hashtags/{tag}/tweets
   POST /like-batches {batch_id, likes: {tweet_id: n}}   (each batch_id applied once)
+  GET  /_changes?epoch=&after=&wait=   (the change feed dbcache follows; see httpkit.feed)
+
+Every cacheable answer carries Surrogate-Key (what it shows); every write publishes the keys
+it made untrue to the change feed before it is answered, and names them in Changed-Keys.
 """
 from __future__ import annotations
 
@@ -25,11 +29,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from httpkit import (HTTPError, Request, Response, Router, Server, json_response, optional,
                      page_params, require, serve)
 from httpkit.config import env_bool, env_int, env_str, run_main
+from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, account_key, changes_handler,
+                          key_header, tag_key, tweet_key)
 from httpkit.messages import is_number
 from store.db import Database, NotAuthor, UnknownAccount, UsernameTaken
 
@@ -54,8 +60,9 @@ class Config:
 class StoreApp:
     """The data API's handlers over one ``Database``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
         self.db = db
+        self.feed = feed or ChangeFeed()
         self.requests = 0
         self._lock = threading.Lock()
 
@@ -80,9 +87,11 @@ class StoreApp:
             ("GET", "/hashtags", self.hashtags),
             ("GET", "/hashtags/{tag}/tweets", self.tag_tweets),
             ("POST", "/like-batches", self.apply_like_batch),
+            ("GET", "/_changes", changes_handler(self.feed)),
         ]:
-            # Probes and statistics are not data requests: reading them must not move them.
-            plain = template in ("/healthz", "/stats")
+            # Probes, statistics and the feed are not data requests: reading them must not
+            # move them.
+            plain = template in ("/healthz", "/stats", "/_changes")
             router.add(method, template, handler if plain else self.counted(handler))
         return router
 
@@ -114,27 +123,32 @@ class StoreApp:
         except UsernameTaken:
             raise HTTPError(HTTPStatus.CONFLICT, "that username is taken",
                             "username_taken") from None
+        changed = self.publish(["accounts", account_key(account["username"])])
         return json_response(account, HTTPStatus.CREATED,
-                             [("Location", f"/accounts/{account['username']}")])
+                             [("Location", f"/accounts/{account['username']}"), changed])
 
     def list_accounts(self, request: Request) -> Response:
         page = self.db.list_accounts(*page_params(request))
-        return json_response({"accounts": page["items"], "next": page["next"]})
+        return json_response({"accounts": page["items"], "next": page["next"]},
+                             headers=[account_keys(page["items"])])
 
     def search_accounts(self, request: Request) -> Response:
         limit, _ = page_params(request)
-        return json_response({"accounts": self.db.search_accounts(query_text(request), limit)})
+        accounts = self.db.search_accounts(query_text(request), limit)
+        return json_response({"accounts": accounts}, headers=[account_keys(accounts)])
 
     def get_account(self, request: Request) -> Response:
-        return json_response(found(self.db.get_account(request.params["username"]), "account"))
+        account = found(self.db.get_account(request.params["username"]), "account")
+        return json_response(account, headers=[tagged([account_key(account["username"])])])
 
     def get_credentials(self, request: Request) -> Response:
         credentials = self.db.get_credentials(request.params["username"])
         return json_response(found(credentials, "account"), headers=NO_STORE)
 
     def author_tweets(self, request: Request) -> Response:
-        page = self.db.author_tweets(request.params["username"], *page_params(request))
-        return tweet_page(found(page, "account"))
+        username = request.params["username"]
+        page = self.db.author_tweets(username, *page_params(request))
+        return tweet_page(found(page, "account"), account_key(username))
 
     def create_tweet(self, request: Request) -> Response:
         data = request.json()
@@ -143,24 +157,37 @@ class StoreApp:
                                          require(data, "text", str), tag_list(data))
         except UnknownAccount:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such account") from None
-        return json_response(tweet, HTTPStatus.CREATED, [("Location", f"/tweets/{tweet['id']}")])
+        # A new tweet heads the timeline, its author's page and its tags' pages, changes its
+        # author's tweet count and the tag counts, and may match any search.
+        changed = self.publish([tweet_key(tweet["id"]), "timeline", "search", "hashtags",
+                                account_key(tweet["author"]),
+                                *map(tag_key, tweet["hashtags"])])
+        return json_response(tweet, HTTPStatus.CREATED,
+                             [("Location", f"/tweets/{tweet['id']}"), changed])
 
     def timeline(self, request: Request) -> Response:
-        return tweet_page(self.db.timeline(*page_params(request)))
+        return tweet_page(self.db.timeline(*page_params(request)), "timeline")
 
     def search_tweets(self, request: Request) -> Response:
-        return tweet_page(self.db.search_tweets(query_text(request), *page_params(request)))
+        page = self.db.search_tweets(query_text(request), *page_params(request))
+        return tweet_page(page, "search")
 
     def get_tweet(self, request: Request) -> Response:
-        return json_response(found(self.db.get_tweet(tweet_id(request)), "tweet"))
+        tweet = found(self.db.get_tweet(tweet_id(request)), "tweet")
+        return json_response(tweet, headers=[tagged([tweet_key(tweet["id"])])])
 
     def edit_tweet(self, request: Request) -> Response:
         data = request.json()
         author_id = optional(data, "author_id", int, 0) or None
         with author_guard():
-            tweet = self.db.edit_tweet(tweet_id(request), require(data, "text", str),
-                                       tag_list(data), author_id)
-        return json_response(found(tweet, "tweet"))
+            edited = self.db.edit_tweet(tweet_id(request), require(data, "text", str),
+                                        tag_list(data), author_id)
+        tweet, old_tags = found(edited, "tweet")
+        # Every page showing the tweet carries its key; the new text may match other searches
+        # and the tags it gained or lost change those tags' pages and counts.
+        changed = self.publish([tweet_key(tweet["id"]), "search", "hashtags",
+                                *map(tag_key, [*old_tags, *tweet["hashtags"]])])
+        return json_response(tweet, headers=[changed])
 
     def delete_tweet(self, request: Request) -> Response:
         raw_author = request.query.get("author_id", "")
@@ -168,18 +195,22 @@ class StoreApp:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "author_id must be a number", "invalid_field")
         with author_guard():
             deleted = self.db.delete_tweet(tweet_id(request), int(raw_author or 0) or None)
-        if not deleted:
+        if deleted is None:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
-        return Response(HTTPStatus.NO_CONTENT)
+        changed = self.publish([tweet_key(deleted["id"]), "hashtags",
+                                account_key(deleted["author"]),
+                                *map(tag_key, deleted["hashtags"])])
+        return Response(HTTPStatus.NO_CONTENT, headers=[changed])
 
     def hashtags(self, request: Request) -> Response:
         limit, _ = page_params(request)
         prefix = request.query.get("q", "").lstrip("#").lower()
-        return json_response({"hashtags": self.db.hashtags(prefix, limit)})
+        return json_response({"hashtags": self.db.hashtags(prefix, limit)},
+                             headers=[tagged(["hashtags"])])
 
     def tag_tweets(self, request: Request) -> Response:
         tag = request.params["tag"].lstrip("#").lower()
-        return tweet_page(self.db.tag_tweets(tag, *page_params(request)))
+        return tweet_page(self.db.tag_tweets(tag, *page_params(request)), tag_key(tag))
 
     def apply_like_batch(self, request: Request) -> Response:
         data = request.json()
@@ -195,7 +226,15 @@ class StoreApp:
         if not batch_id or len(batch_id) > 100:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "batch_id must be 1-100 characters",
                             "invalid_field")
-        return json_response(self.db.apply_like_batch(batch_id, counts))
+        result = self.db.apply_like_batch(batch_id, counts)
+        changed = self.publish(map(tweet_key, result["applied"]))
+        return json_response(result, headers=[changed])
+
+    def publish(self, keys: Iterable[str]) -> tuple[str, str]:
+        """Publish what a write made untrue; return the header that names it."""
+        keys = list(keys)
+        self.feed.publish(keys)
+        return CHANGED_KEYS, key_header(keys)
 
 
 @contextmanager
@@ -240,17 +279,31 @@ def tag_list(data: dict[str, Any]) -> list[str]:
     return tags
 
 
-def tweet_page(page: Any) -> Response:
-    """Render a page of tweets."""
-    return json_response({"tweets": page["items"], "next": page["next"]})
+def tagged(keys: Iterable[str]) -> tuple[str, str]:
+    """Return the Surrogate-Key header naming what an answer shows."""
+    return SURROGATE_KEY, key_header(keys)
+
+
+def account_keys(accounts: list[Any]) -> tuple[str, str]:
+    """Tag a list of accounts: the list itself and each account on it (tweet counts)."""
+    return tagged(["accounts", *(account_key(account["username"]) for account in accounts)])
+
+
+def tweet_page(page: Any, list_key: str) -> Response:
+    """Render a page of tweets, tagged with its list and every tweet on it."""
+    keys = [list_key, *(tweet_key(tweet["id"]) for tweet in page["items"])]
+    return json_response({"tweets": page["items"], "next": page["next"]},
+                         headers=[tagged(keys)])
 
 
 def make_server(config: Config, clock: Callable[[], float] = time.time) -> Server:
     """Build the store's server, unstarted, with its database opened."""
     os.makedirs(config.data_dir, exist_ok=True)
     db = Database(os.path.join(config.data_dir, "twitter.sqlite3"), clock)
-    server = Server((config.host, config.port), StoreApp(db).routes(), name="store",
+    app = StoreApp(db)
+    server = Server((config.host, config.port), app.routes(), name="store",
                     log_requests=config.log_requests)
+    server.on_close.append(app.feed.close)
     server.on_close.append(db.close)
     return server
 

@@ -360,8 +360,11 @@ class Database:
 
     def edit_tweet(
         self, tweet_id: int, text: str, hashtags: list[str], author_id: int | None,
-    ) -> Tweet | None:
-        """Replace a tweet's text and tags; None if absent, NotAuthor if not author_id's."""
+    ) -> tuple[Tweet, list[str]] | None:
+        """Replace a tweet's text and tags; return it and the tags it had before.
+
+        None if there is no such tweet; NotAuthor if it is not author_id's.
+        """
         edited_at = iso_time(self.clock())
         tags = _tags_json(hashtags)
         with self._write():
@@ -373,18 +376,20 @@ class Database:
             self._run("update tweets set text = ?, hashtags = ?, edited_at = ? where id = ?",
                       (text, tags, edited_at, tweet_id))
         tweet = _tweet(row)
+        old_tags = tweet["hashtags"]
         tweet["text"], tweet["hashtags"], tweet["edited_at"] = text, json.loads(tags), edited_at
-        return tweet
+        return tweet, old_tags
 
-    def delete_tweet(self, tweet_id: int, author_id: int | None) -> bool:
-        """Delete a tweet; False if absent, NotAuthor if it is not author_id's."""
+    def delete_tweet(self, tweet_id: int, author_id: int | None) -> Tweet | None:
+        """Delete a tweet and return it as it was; None if absent, NotAuthor if not
+        author_id's."""
         with self._write():
             row = self._tweet_row(tweet_id)
             if row is None:
-                return False
+                return None
             _check_author(row, author_id)
             self._run("delete from tweets where id = ?", (tweet_id,))
-        return True
+        return _tweet(row)
 
     # -- tweet lists ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, json_response,
                      start_in_thread, stop_thread)
+from httpkit.feed import ChangeFeed, changes_handler
 from stack.launcher import free_port
 
 Answer = Callable[[Request], Response]
@@ -82,12 +83,15 @@ class FakeUpstream:
     def __init__(self, answer: Answer | None = None, port: int = 0) -> None:
         self.seen: list[Seen] = []
         self.probes = 0  # /healthz and /_cache/stats requests, answered but not recorded
+        self.feed_polls = 0  # /_changes requests, answered but not recorded
         self.healthy = True
+        self.feed: ChangeFeed | None = None  # none: /_changes is a 404, as with no feed
         self.answer = answer or numbered(self)
         self._lock = threading.Lock()
         router = Router(fallback=self.record)
         router.add("GET", "/healthz", self.health)
         router.add("GET", "/_cache/stats", self.no_cache_stats)
+        router.add("GET", "/_changes", self.changes)
         self.server = HangingUpServer(("127.0.0.1", port), router, name="fake-upstream",
                                       idle_timeout=5.0)
         self.thread: threading.Thread | None = None
@@ -131,6 +135,13 @@ class FakeUpstream:
         with self._lock:
             self.probes += 1
         raise HTTPError(404, "a fake upstream keeps no cache")
+
+    def changes(self, request: Request) -> Response:
+        with self._lock:
+            self.feed_polls += 1
+        if self.feed is None:
+            raise HTTPError(404, "this fake upstream has no change feed")
+        return changes_handler(self.feed)(request)
 
     def requests(self, method: str | None = None) -> list[Seen]:
         """Return what it was sent (only requests of ``method`` if given)."""

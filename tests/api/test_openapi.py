@@ -70,9 +70,11 @@ def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 def test_the_router_and_the_document_name_the_same_routes(routes: list[Route]) -> None:
-    in_router = {(route.method, normalise(route.template)) for route in routes}
+    # The change feed is the caches' way to the API, not a public call (DESIGN.md).
+    in_router = {(route.method, normalise(route.template)) for route in routes
+                 if route.template != "/_changes"}
     in_document = {(method, path) for method, path, _ in operations()}
-    assert len(in_router) == len(routes), "a route is in the table twice"
+    assert len(in_router) == len(routes) - 1, "a route is in the table twice"
     assert sorted(in_router - in_document) == [], "routes the document does not describe"
     assert sorted(in_document - in_router) == [], "documented routes the API does not have"
     assert len(in_router) >= 19

@@ -141,9 +141,12 @@ def test_tweet_record_create_edit_and_times(database: Database, clock: FakeClock
                      "created_at": "2026-11-30T00:00:00.000Z", "edited_at": None}
     assert database.get_tweet(tweet["id"]) == tweet
     clock.advance(61.5)
-    edited = database.edit_tweet(tweet["id"], "Bye #omega", ["omega"], alice)
+    result = database.edit_tweet(tweet["id"], "Bye #omega", ["omega"], alice)
+    assert result is not None
+    edited, old_tags = result
     assert edited == dict(tweet, text="Bye #omega", hashtags=["omega"],
                           edited_at="2026-11-30T00:01:01.500Z")
+    assert old_tags == ["zeta", "alpha"]  # what the change feed must name as changed
     assert database.get_tweet(tweet["id"]) == edited
     account = database.get_account("alice")
     assert account is not None and account["tweet_count"] == 1
@@ -153,7 +156,7 @@ def test_missing_tweets_and_accounts(database: Database) -> None:
     alice = sign_up(database, "alice")
     assert database.get_tweet(404) is None
     assert database.edit_tweet(404, "x", [], alice) is None
-    assert database.delete_tweet(404, alice) is False
+    assert database.delete_tweet(404, alice) is None
     assert database.author_tweets("nobody", 10, None) is None
     with pytest.raises(UnknownAccount):
         database.create_tweet(alice + 100, "orphan", [])
@@ -173,7 +176,7 @@ def test_only_the_author_edits_or_deletes(database: Database) -> None:
     assert ids(database.search_tweets("pwned", 10, None)) == []
     assert database.hashtags("", 10) == [{"tag": "mine", "tweets": 1}]
     # Without an author id the caller acts as an operator.
-    assert database.delete_tweet(tweet_id, None) is True
+    assert database.delete_tweet(tweet_id, None) is not None
     assert database.get_tweet(tweet_id) is None
 
 
@@ -181,7 +184,7 @@ def test_delete_removes_tweet_from_every_list(database: Database) -> None:
     alice = sign_up(database, "alice")
     kept = post(database, alice, "kept words #tag", "tag")
     gone = post(database, alice, "gone words #tag", "tag")
-    assert database.delete_tweet(gone, alice) is True
+    assert database.delete_tweet(gone, alice) is not None
     assert ids(database.timeline(10, None)) == [kept]
     assert ids(database.author_tweets("alice", 10, None)) == [kept]
     assert ids(database.tag_tweets("tag", 10, None)) == [kept]
