@@ -39,7 +39,7 @@ from api.calllog import CallLog
 from api.batcher import LikeBatcher
 from api.likes import DirectLikes, LikePublisher, Likes
 from api.openapi import document
-from api.storeclient import StoreClient
+from api.storeclient import StoreClient, StoreLikes
 
 NO_STORE = [("Cache-Control", "no-store")]
 UNLOGGED = frozenset({"/healthz", "/_changes"})
@@ -375,10 +375,10 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
     store = StoreClient(Upstream(config.store_url, read_timeout=config.timeout))
     tokens = auth.Tokens(load_secret(config.secret_key, config.data_dir), config.token_ttl,
                          clock)
-    likes: Likes = DirectLikes(store)
+    likes: Likes = DirectLikes(StoreLikes(store))
     if config.like_batching:
         os.makedirs(config.data_dir, exist_ok=True)
-        likes = LikeBatcher(store, os.path.join(config.data_dir, "likes.sqlite3"),
+        likes = LikeBatcher(StoreLikes(store), os.path.join(config.data_dir, "likes.sqlite3"),
                             config.like_batch_size, config.like_max_age, clock)
     server = ApiServer(Api(config, store, likes, tokens), config)
     api = server.api

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 from httpkit import HTTPError
 from httpkit.feed import ChangeFeed, tweet_key
 
-from api.storeclient import StoreClient
+from api.storeclient import LikeStore
 
 
 class Likes(Protocol):
@@ -45,7 +45,7 @@ class Likes(Protocol):
 class DirectLikes:
     """Send every like to the store as a batch of one."""
 
-    def __init__(self, store: StoreClient) -> None:
+    def __init__(self, store: LikeStore) -> None:
         self.store = store
         self.received = 0
         self.written = 0
@@ -57,13 +57,12 @@ class DirectLikes:
         with self._lock:
             self.received += 1
             self.store_requests += 1
-        result = self.store.json("POST", "/like-batches",
-                                 {"batch_id": uuid.uuid4().hex, "likes": {str(tweet_id): 1}})
-        if tweet_id in result["missing"]:
+        answer = self.store.apply_batch(uuid.uuid4().hex, {tweet_id: 1})
+        if tweet_id in answer.missing:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
         with self._lock:
             self.written += 1
-        return int(result["likes"][str(tweet_id)])
+        return answer.totals[tweet_id]
 
     def likes(self, tweet_id: int, stored_likes: int) -> int:
         """Return the stored total: nothing is ever pending here."""

@@ -7,8 +7,9 @@ The store's answers are mapped to the public API's errors; a store that cannot b
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from httpkit import HTTPError, Upstream, UpstreamError, UpstreamResponse
 from httpkit.feed import CHANGED_KEYS, SURROGATE_KEY
@@ -88,3 +89,45 @@ def code(answer: UpstreamResponse) -> str | None:
     except (ValueError, KeyError, TypeError):
         return None
     return str(value) if answer.status != 404 else None
+
+
+@dataclass
+class BatchAnswer:
+    """The store's answer to a like batch: exact totals, and tweets that no longer exist."""
+
+    totals: dict[int, int]
+    missing: set[int]
+
+
+class LikeStore(Protocol):
+    """What the like batcher needs of the store (a fake stands in for it in unit tests)."""
+
+    def stored_likes(self, tweet_id: int) -> int | None:
+        """Return the tweet's stored like total, or None if there is no such tweet; raise
+        StoreUnavailable when the store cannot be had."""
+
+    def apply_batch(self, batch_id: str, likes: dict[int, int]) -> BatchAnswer:
+        """Add the likes unless this batch id was applied before; raise StoreUnavailable
+        (telling whether it may have reached the store) or another HTTPError on failure."""
+
+
+class StoreLikes:
+    """The like batcher's store over HTTP: ``GET /tweets/{id}`` and ``POST /like-batches``."""
+
+    def __init__(self, client: StoreClient) -> None:
+        self.client = client
+
+    def stored_likes(self, tweet_id: int) -> int | None:
+        answer = self.client.call("GET", f"/tweets/{tweet_id}")
+        if answer.status == HTTPStatus.NOT_FOUND:
+            return None
+        if answer.status != HTTPStatus.OK:
+            raise StoreUnavailable(HTTPError(HTTPStatus.BAD_GATEWAY,
+                                             "the database did not answer the read"), False)
+        return int(answer.json()["likes"])
+
+    def apply_batch(self, batch_id: str, likes: dict[int, int]) -> BatchAnswer:
+        result = self.client.json("POST", "/like-batches", {
+            "batch_id": batch_id, "likes": {str(tweet): count for tweet, count in likes.items()}})
+        return BatchAnswer({int(t): int(n) for t, n in result.get("likes", {}).items()},
+                           {int(t) for t in result.get("missing", [])})

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.batcher import LikeBatcher  # noqa: E402  (needs the path above)
-from api.storeclient import StoreClient  # noqa: E402
+from api.storeclient import StoreClient, StoreLikes  # noqa: E402
 from httpkit import Upstream  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -43,20 +43,20 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--likes", type=int, default=20_000)
     args = parser.parse_args()
-    store = StoreClient(Upstream("http://127.0.0.1:9"))  # never called
+    store = StoreLikes(StoreClient(Upstream("http://127.0.0.1:9")))  # never called
     with tempfile.TemporaryDirectory() as workdir:
         batcher = LikeBatcher(store, str(Path(workdir) / "likes.sqlite3"),
                               batch_size=10**9, max_age=10**9)
         batcher.saw(1, 0)
         journaled = per_like_us(batcher, args.likes)
-        real_db = batcher._db
+        real_journal = batcher.journal
 
         class NoJournal:
-            def execute(self, *args: object) -> None:
+            def add_like(self, *args: object) -> None:
                 return None
-        batcher._db = NoJournal()  # type: ignore[assignment]
+        batcher.journal = NoJournal()  # type: ignore[assignment]
         in_memory = per_like_us(batcher, args.likes)
-        batcher._db = real_db
+        batcher.journal = real_journal
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "command": " ".join(["python3 bench/journal.py", *sys.argv[1:]]),
               "like_with_journal_us": round(journaled, 1),

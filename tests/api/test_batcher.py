@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from api.batcher import BACKOFF_S, LikeBatcher
-from api.storeclient import StoreClient
+from api.storeclient import StoreClient, StoreLikes
 from httpkit import HTTPError, Request, Response, Upstream, start_in_thread, stop_thread
 from store.app import Config as StoreConfig
 from store.app import make_server as make_store
@@ -145,8 +145,9 @@ def crash(batcher: LikeBatcher) -> None:
     batcher._wake.set()
     if batcher._thread is not None:
         batcher._thread.join(timeout=5)
-    batcher._db.close()
-    batcher.store.upstream.close()
+    batcher.journal.close()
+    assert isinstance(batcher.store, StoreLikes)
+    batcher.store.client.upstream.close()
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Rig:
     def batcher(self, url: str, tick: float = TICK) -> LikeBatcher:
         """Build a batcher (not started) on the fake clock, with the seed's two rules and
         the test's one journal file."""
-        store = StoreClient(Upstream(url, connect_timeout=1.0, read_timeout=5.0))
+        store = StoreLikes(StoreClient(Upstream(url, connect_timeout=1.0, read_timeout=5.0)))
         batcher = LikeBatcher(store, str(self.tmp / "likes.sqlite3"), BATCH_SIZE, MAX_AGE,
                               self.clock, tick)
         self.batchers.append(batcher)
