@@ -8,14 +8,16 @@ Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), D
 (./data: likes.sqlite3, the like journal, and secret.key unless SECRET_KEY is set),
 SECRET_KEY (signs tokens), TOKEN_TTL_S (7 days),
 UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's likes are sent
-when more than this many are pending), LIKE_MAX_AGE_S (60), LIKE_PUBLISH_S (1: a liked
-tweet's key goes into the change feed at most this often), SCRYPT_N (16384: the password
+when more than this many are pending), LIKE_MAX_AGE_S (60), LIKE_PUBLISH_S (1: liked tweets'
+keys go into the change feed together, this often), FEED_COALESCE_S (0.5: a key a write
+changed goes into the feed at once, then at most this often; 0 publishes every write at
+once; see ``api.publisher``), SCRYPT_N (16384: the password
 hashing cost, a power of 2; lower it only for tests), LOG_REQUESTS (off).
 
 Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
 Besides them, GET /_changes is the change feed the front caches follow (``httpkit.feed``):
 reads carry the store's Surrogate-Key, and every write publishes what it made untrue (the
-keys the store names, and liked tweets through ``LikePublisher``) before it is answered.
+keys the store names, and liked tweets), coalesced per key by ``api.publisher``.
 """
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handl
 from api import auth, rules
 from api.calllog import CallLog
 from api.batcher import LikeBatcher
-from api.likes import DirectLikes, LikePublisher, Likes
+from api.likes import DirectLikes, Likes
 from api.openapi import document
+from api.publisher import Coalescer
 from api.storeclient import StoreClient, StoreLikes
 
 NO_STORE = [("Cache-Control", "no-store")]
@@ -61,6 +64,7 @@ class Config:
     like_batch_size: int = 10
     like_max_age: float = 60.0
     like_publish: float = 1.0
+    feed_coalesce: float = 0.5
 
     @classmethod
     def from_env(cls) -> Config:
@@ -73,7 +77,8 @@ class Config:
                    env_bool("LOG_REQUESTS", False), env_bool("LIKE_BATCHING", True),
                    env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
                    env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0),
-                   env_float("LIKE_PUBLISH_S", cls.like_publish, 0))
+                   env_float("LIKE_PUBLISH_S", cls.like_publish, 0),
+                   env_float("FEED_COALESCE_S", cls.feed_coalesce, 0))
 
 
 def scrypt_cost(n: int) -> int:
@@ -94,7 +99,8 @@ class Api:
         self.tokens = tokens
         self.calls = CallLog()
         self.feed = ChangeFeed()
-        self.publisher = LikePublisher(self.feed, config.like_publish)
+        self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
+        self.liked = Coalescer(self.feed, config.like_publish, leading=False, soft=True)
 
     def routes(self) -> Router:
         """Return the routing table (GET /openapi.json describes the same routes)."""
@@ -224,10 +230,8 @@ class Api:
     def like(self, request: Request) -> Response:
         tweet = tweet_id(request)
         likes = self.likes.like(tweet)
-        headers = []
-        if self.publisher.liked(tweet):
-            headers.append((CHANGED_KEYS, key_header([tweet_key(tweet)])))
-        return json_response({"id": tweet, "likes": likes}, HTTPStatus.ACCEPTED, headers)
+        self.liked.publish([tweet_key(tweet)])
+        return json_response({"id": tweet, "likes": likes}, HTTPStatus.ACCEPTED)
 
     # -- hashtags ------------------------------------------------------------------------
 
@@ -302,9 +306,9 @@ class Api:
         return json_response(page, headers=tagged(keys))
 
     def publish(self, changed: list[str]) -> tuple[str, str]:
-        """Put what a write made untrue in the feed; return the header that names it."""
-        self.feed.publish(changed)
-        return CHANGED_KEYS, key_header(changed)
+        """Put what a write made untrue in the feed; return the header naming the keys
+        published now (the cache relaying the answer drops those at once)."""
+        return CHANGED_KEYS, key_header(self.writes.publish(changed))
 
     def with_pending(self, tweet: dict[str, Any]) -> dict[str, Any]:
         """Count a tweet's likes that are received but not yet written."""
@@ -382,8 +386,8 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
                             config.like_batch_size, config.like_max_age, clock)
     server = ApiServer(Api(config, store, likes, tokens), config)
     api = server.api
-    server.on_start.extend([likes.start, api.publisher.start])
-    server.on_close.extend([likes.stop, api.publisher.stop, api.feed.close])
+    server.on_start.extend([likes.start, api.writes.start, api.liked.start])
+    server.on_close.extend([likes.stop, api.writes.stop, api.liked.stop, api.feed.close])
     server.on_close.append(store.upstream.close)
     return server
 

@@ -1,20 +1,16 @@
-"""How the API takes likes: the interface, the unbatched baseline (``LIKE_BATCHING=off``),
-and the publisher that tells the caches a count moved.
+"""How the API takes likes: the interface, and the unbatched baseline (``LIKE_BATCHING=off``).
 
 ``DirectLikes`` writes every like straight to the store, one request per like: the baseline
 the like batcher (``api.batcher.LikeBatcher``) is measured against. Both are ``Likes``.
-``LikePublisher`` puts a liked tweet's key in the api's change feed, coalesced per tweet.
 """
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from http import HTTPStatus
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from httpkit import HTTPError
-from httpkit.feed import ChangeFeed, tweet_key
 
 from api.storeclient import LikeStore
 
@@ -85,67 +81,3 @@ class DirectLikes:
 
     def stop(self) -> None:
         """Nothing is pending."""
-
-
-class LikePublisher:
-    """Tell the change feed that a tweet's like count moved, at most once per ``interval``.
-
-    A hot tweet takes thousands of likes a second; publishing each would drop every cached
-    page showing it thousands of times a second. The first like after a quiet ``interval``
-    is published at once; later ones mark the tweet, and ``tick`` publishes the marked tweets
-    whose interval has run out, all in one change. A count on a cached page is then at most
-    about ``interval`` old.
-    """
-
-    def __init__(self, feed: ChangeFeed, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.feed = feed
-        self.interval = interval
-        self.clock = clock
-        self._published: dict[int, float] = {}  # tweet -> when its key was last published
-        self._marked: set[int] = set()  # liked since then
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-
-    def liked(self, tweet_id: int) -> bool:
-        """Note a like; return True if the tweet's key was published for it right now."""
-        now = self.clock()
-        with self._lock:
-            last = self._published.get(tweet_id)
-            if last is not None and now - last < self.interval:
-                self._marked.add(tweet_id)
-                return False
-            self._published[tweet_id] = now
-            self.feed.publish([tweet_key(tweet_id)])
-            return True
-
-    def tick(self) -> int:
-        """Publish the marked tweets whose interval has run out; return how many."""
-        now = self.clock()
-        with self._lock:
-            due = [t for t in self._marked if now - self._published[t] >= self.interval]
-            for tweet_id in due:
-                self._marked.discard(tweet_id)
-                self._published[tweet_id] = now
-            # Forget quiet tweets, so the map holds about one interval's worth of likes.
-            for tweet_id in [t for t, at in self._published.items()
-                             if now - at >= self.interval and t not in self._marked]:
-                del self._published[tweet_id]
-            if due:
-                self.feed.publish(map(tweet_key, due))
-            return len(due)
-
-    def start(self) -> None:
-        """Tick in the background, several times per interval."""
-        threading.Thread(target=self._run, name="like-publisher", daemon=True).start()
-
-    def _run(self) -> None:
-        while not self._stopped.wait(min(0.1, self.interval / 4)):
-            self.tick()
-
-    def stop(self) -> None:
-        """Stop ticking, after publishing what is marked."""
-        self._stopped.set()
-        with self._lock:
-            marked, self._marked = self._marked, set()
-        self.feed.publish(map(tweet_key, marked))

@@ -104,7 +104,7 @@ class LikeStore(Protocol):
 
     def stored_likes(self, tweet_id: int) -> int | None:
         """Return the tweet's stored like total, or None if there is no such tweet; raise
-        StoreUnavailable when the store cannot be had."""
+        an HTTPError when the store cannot say (StoreUnavailable when it cannot be reached)."""
 
     def apply_batch(self, batch_id: str, likes: dict[int, int]) -> BatchAnswer:
         """Add the likes unless this batch id was applied before; raise StoreUnavailable

@@ -10,15 +10,19 @@ in Changed-Keys. Concurrent misses for one key make one upstream request.
 Every stored answer is indexed by the surrogate keys of its Surrogate-Key header, and the
 cache follows its upstream's change feed (``cache.follower``): what another replica's write
 made untrue is dropped here within moments, not at the end of the TTL. A fetch that was under
-way when one of its keys changed is answered but not stored. Without a reachable feed the
-cache lives by its TTL alone.
+way when one of its keys changed is answered but not stored. Keys the feed names ``soft``
+(like counts, which may lag by design) mark their entries stale instead: for up to
+CACHE_STALE_S a stale entry is still answered (``X-Cache: STALE``) while one background fetch
+replaces it (RFC 5861's stale-while-revalidate), so readers of a much-liked tweet never wait
+on a miss. Without a reachable feed the cache lives by its TTL alone.
 
 Environment: HOST (127.0.0.1), PORT (8101; dbcache 8300), UPSTREAM_URL (http://127.0.0.1:8200;
 dbcache http://127.0.0.1:8400), CACHE_TTL_S (60), CACHE_MAX_ENTRIES (10000),
 CACHE_FEED (on: follow the upstream's change feed; off: the TTL alone, the baseline),
-CACHE_FEED_WAIT_S (20: how long one long poll waits), CACHE_RESOLVE_S (5: how often the
-upstream's name is resolved again to follow every replica), UPSTREAM_TIMEOUT_S (10),
-LOG_REQUESTS (off).
+CACHE_FEED_WAIT_S (20: how long one long poll waits), CACHE_STALE_S (1: how long an entry
+marked stale by a soft change may still be answered while it is fetched again),
+CACHE_RESOLVE_S (5: how often the upstream's name is resolved again to follow every
+replica), UPSTREAM_TIMEOUT_S (10), LOG_REQUESTS (off).
 
 Own routes: GET /healthz, GET /_cache/stats (never cached or forwarded).
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -57,6 +62,7 @@ class Config:
     follow_feed: bool = True
     feed_wait: float = 20.0
     resolve_interval: float = 5.0
+    stale_window: float = 1.0
 
     @classmethod
     def from_env(cls, name: str = "cache", port: int = 8101,
@@ -70,7 +76,8 @@ class Config:
                    log_requests=env_bool("LOG_REQUESTS", False),
                    follow_feed=env_bool("CACHE_FEED", True),
                    feed_wait=env_float("CACHE_FEED_WAIT_S", 20.0, 0.1),
-                   resolve_interval=env_float("CACHE_RESOLVE_S", 5.0, 0.1))
+                   resolve_interval=env_float("CACHE_RESOLVE_S", 5.0, 0.1),
+                   stale_window=env_float("CACHE_STALE_S", 1.0, 0))
 
 
 @dataclass(slots=True)
@@ -90,19 +97,28 @@ class Flight:
     response: Response | None = None
     storable: bool = True  # cleared when a write invalidates the key mid-flight
     changed: set[str] = field(default_factory=set)  # surrogate keys that changed mid-flight
+    softened: set[str] = field(default_factory=set)  # ... softly: store, but as stale
+    clean: bool = True  # no key of the answer changed mid-flight: joiners may use it
 
 
 class CachingProxy:
     """Answer from the TTL cache, or forward to the upstream and store what may be stored."""
 
-    def __init__(self, upstream: Upstream, cache: TTLCache[Stored], name: str = "cache") -> None:
+    def __init__(self, upstream: Upstream, cache: TTLCache[Stored], name: str = "cache",
+                 stale_window: float = 1.0) -> None:
         self.upstream = upstream
         self.cache = cache
         self.name = name
+        self.stale_window = stale_window
         self.upstream_requests = 0
         self.refreshes = 0
         self.coalesced = 0  # misses answered by another request's fetch (single flight)
         self.refused = 0  # fetches not stored: one of their keys changed while under way
+        self.stale_hits = 0  # answered from an entry marked stale, while it is fetched again
+        self.revalidations = 0  # background fetches of entries marked stale
+        self._stale: dict[str, float] = {}  # key -> when a soft change marked it
+        self._refreshing: set[str] = set()
+        self._refresher = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"{name}-refresh")
         self.followers: Followers | None = None
         self._inflight: dict[str, Flight] = {}  # fetches a new miss may join, by key
         self._flights: set[Flight] = set()  # every fetch under way, joinable or not
@@ -136,7 +152,9 @@ class CachingProxy:
             return None
         counts = self.cache.stats
         return {"dropped_by_key": counts.dropped_by_key, "dropped_by_reset": counts.cleared,
-                "refused_in_flight": self.refused, "upstreams": self.followers.stats()}
+                "refused_in_flight": self.refused, "stale_hits": self.stale_hits,
+                "revalidations": self.revalidations, "stale_window_s": self.stale_window,
+                "upstreams": self.followers.stats()}
 
     def handle(self, request: Request) -> Response:
         """Answer any request that is not one of the cache's own."""
@@ -149,11 +167,19 @@ class CachingProxy:
             with self._lock:
                 self.refreshes += 1
             return self.fetch(request, join=False)
+        # A dict look-up without the lock first: entries are rarely stale.
+        stale = request.target in self._stale and self.staleness(request.target)
         hit = self.cache.get(request.target)
         if hit is not None:
             stored, age = hit
+            state = "HIT"
+            if stale:
+                state = "STALE"
+                with self._lock:
+                    self.stale_hits += 1
+                self.revalidate(request)
             return Response(200, stored.body,
-                            [*stored.headers, ("X-Cache", "HIT"), ("Age", str(int(age)))])
+                            [*stored.headers, ("X-Cache", state), ("Age", str(int(age)))])
         if request.method == "HEAD":  # a HEAD answer has no body to share or store
             return self.forward(request, ("X-Cache", "MISS"))
         return self.fetch(request, join=True)
@@ -172,7 +198,8 @@ class CachingProxy:
                 self.coalesced += 1
         if not leading:
             flight.done.wait(self.upstream.read_timeout + self.upstream.connect_timeout)
-            if flight.response is None:
+            if flight.response is None or not flight.clean:
+                # Its answer may predate a change this request came after: ask afresh.
                 return self.forward(request, ("X-Cache", "MISS"))
             return flight.response
         try:
@@ -195,8 +222,13 @@ class CachingProxy:
             return
         tags = surrogate_keys(response.headers)
         with self._lock:  # atomic with drop(): no change slips between the check and the put
-            if flight.storable and flight.changed.isdisjoint(tags):
+            flight.clean = flight.storable and flight.changed.isdisjoint(tags)
+            if flight.clean:
                 self.cache.put(flight.key, Stored(response.body, list(response.headers)), tags)
+                if flight.softened.isdisjoint(tags):
+                    self._stale.pop(flight.key, None)
+                else:  # its count may predate a like: answer it, and fetch it again soon
+                    self._stale[flight.key] = self.cache.clock()
             else:
                 self.refused += 1
 
@@ -227,7 +259,6 @@ class CachingProxy:
     def drop(self, keys: list[str]) -> None:
         """Drop every entry tagged with one of ``keys`` (a change the feed announced)."""
         with self._lock:
-            self._detach_flights()
             for flight in self._flights:
                 flight.changed.update(keys)
             self.cache.drop_tagged(keys)
@@ -235,15 +266,57 @@ class CachingProxy:
     def drop_everything(self) -> None:
         """Drop every entry and every fetch under way (the feed was reset)."""
         with self._lock:
-            self._detach_flights()
             for flight in self._flights:
                 flight.storable = False
             self.cache.clear()
+            self._stale.clear()
 
-    def _detach_flights(self) -> None:
-        # A miss arriving after a change must not join a fetch begun before it, whose answer
-        # may predate the change: it starts a fetch of its own.
-        self._inflight.clear()
+    def soften(self, keys: list[str]) -> None:
+        """Mark the entries tagged with ``keys`` stale (a soft change: a like count moved)."""
+        now = self.cache.clock()
+        with self._lock:
+            for flight in self._flights:
+                flight.softened.update(keys)
+            for key in self.cache.keys_tagged(keys):
+                self._stale.setdefault(key, now)
+            while len(self._stale) > self.cache.max_entries:  # keys since evicted or dropped
+                del self._stale[next(iter(self._stale))]
+
+    def staleness(self, key: str) -> bool:
+        """Tell whether ``key``'s entry is stale but may still be answered; drop it when it
+        has been stale for longer than the window."""
+        with self._lock:
+            marked = self._stale.get(key)
+            if marked is None:
+                return False
+            if self.cache.clock() - marked <= self.stale_window:
+                return True
+            del self._stale[key]
+        self.cache.discard(key)
+        return False
+
+    def revalidate(self, request: Request) -> None:
+        """Fetch a stale entry again in the background, once at a time per key."""
+        key = request.target
+        if request.method != "GET":  # a HEAD answer has no body to store
+            return
+        with self._lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+            self.revalidations += 1
+        self._refresher.submit(self._refresh, request)
+
+    def _refresh(self, request: Request) -> None:
+        try:
+            self.fetch(request, join=True)
+        finally:
+            with self._lock:
+                self._refreshing.discard(request.target)
+
+    def close(self) -> None:
+        """Stop the background fetches."""
+        self._refresher.shutdown(wait=False, cancel_futures=True)
 
     def forward(self, request: Request, *extra: tuple[str, str]) -> Response:
         """Send the request upstream; an unreachable upstream becomes a 502/504 answer."""
@@ -286,15 +359,16 @@ def make_server(config: Config, clock: Callable[[], float] = time.monotonic) -> 
     """Build the caching proxy's server, unstarted."""
     upstream = Upstream(config.upstream_url, read_timeout=config.timeout)
     cache: TTLCache[Stored] = TTLCache(config.ttl, config.max_entries, clock)
-    proxy = CachingProxy(upstream, cache, config.name)
+    proxy = CachingProxy(upstream, cache, config.name, config.stale_window)
     server = Server((config.host, config.port), proxy.routes(), name=config.name,
                     log_requests=config.log_requests)
     if config.follow_feed:
         followers = proxy.followers = Followers(upstream.url, proxy.drop, proxy.drop_everything,
-                                                config.feed_wait, config.resolve_interval)
+                                                config.feed_wait, config.resolve_interval,
+                                                on_soft=proxy.soften)
         server.on_start.append(followers.start)
         server.on_close.append(followers.stop)
-    server.on_close.append(upstream.close)
+    server.on_close.extend([proxy.close, upstream.close])
     return server
 
 

@@ -37,6 +37,8 @@ class FeedState:
     state: str = "connecting"  # following | unreachable | no_feed
     epoch: str = ""
     seq: int = 0
+    polls: int = 0  # requests made to the feed
+    bytes: int = 0  # bytes of the answers' bodies
     changes: int = 0  # answers that carried keys
     keys: int = 0  # keys received
     resets: int = 0
@@ -47,7 +49,8 @@ class FeedState:
         """Return the state as JSON-ready data."""
         since = None if self.reached_at is None else round(time.monotonic() - self.reached_at, 3)
         return {"address": self.address, "state": self.state, "epoch": self.epoch,
-                "seq": self.seq, "changes": self.changes, "keys": self.keys,
+                "seq": self.seq, "polls": self.polls, "bytes": self.bytes,
+                "changes": self.changes, "keys": self.keys,
                 "resets": self.resets, "lag_s": self.lag_s, "since_reached_s": since}
 
 
@@ -56,10 +59,12 @@ class FeedFollower:
 
     def __init__(self, url: str, on_keys: Callable[[list[str]], None],
                  on_reset: Callable[[], None], wait: float = 20.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_soft: Callable[[list[str]], None] | None = None) -> None:
         self.upstream = Upstream(url, connect_timeout=1.0, read_timeout=wait + 5.0, max_idle=1)
         self.state = FeedState(self.upstream.authority)
         self.on_keys = on_keys
+        self.on_soft = on_soft or on_keys
         self.on_reset = on_reset
         self.wait = wait
         self.clock = clock
@@ -70,7 +75,9 @@ class FeedFollower:
         state = self.state
         query = urlencode({"epoch": state.epoch, "after": state.seq, "wait": f"{self.wait:.3g}"})
         try:
+            state.polls += 1
             answer = self.upstream.request("GET", f"/_changes?{query}")
+            state.bytes += len(answer.body)
             if answer.status == 404:
                 self._lost("no_feed")
                 return NO_FEED_RETRY_S
@@ -78,6 +85,7 @@ class FeedFollower:
                 raise ValueError(f"the feed answered {answer.status}")
             data = answer.json()
             epoch, seq, keys = str(data["epoch"]), int(data["seq"]), list(data["keys"])
+            soft = list(data.get("soft", []))
         except (UpstreamError, ValueError, KeyError, TypeError) as err:
             if self._failures == 0:
                 log.warning("cache: change feed of %s unreachable (%s); on the TTL alone until "
@@ -87,10 +95,13 @@ class FeedFollower:
         if data.get("reset"):
             self.on_reset()  # the upstream restarted or we fell behind: anything may be untrue
             state.resets += 1
-        elif keys:
-            self.on_keys([str(key) for key in keys])
+        elif keys or soft:
+            if keys:
+                self.on_keys([str(key) for key in keys])
+            if soft:
+                self.on_soft([str(key) for key in soft])
             state.changes += 1
-            state.keys += len(keys)
+            state.keys += len(keys) + len(soft)
             if isinstance(data.get("time"), (int, float)):
                 state.lag_s = round(max(0.0, self.clock() - data["time"]), 4)
         state.epoch, state.seq = epoch, seq
@@ -120,11 +131,12 @@ class Followers:
     def __init__(self, url: str, on_keys: Callable[[list[str]], None],
                  on_reset: Callable[[], None], wait: float = 20.0,
                  resolve_interval: float = 5.0, resolver: Resolver = resolve,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_soft: Callable[[list[str]], None] | None = None) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.prefix = parts.path.rstrip("/")
-        self.on_keys, self.on_reset = on_keys, on_reset
+        self.on_keys, self.on_reset, self.on_soft = on_keys, on_reset, on_soft
         self.wait, self.resolve_interval = wait, resolve_interval
         self.resolver, self.clock = resolver, clock
         self.following: dict[str, tuple[FeedFollower, threading.Event]] = {}
@@ -145,7 +157,7 @@ class Followers:
         for address in addresses:
             if address not in self.following and not self._stopped.is_set():
                 follower = FeedFollower(f"http://{address}{self.prefix}", self.on_keys,
-                                        self.on_reset, self.wait, self.clock)
+                                        self.on_reset, self.wait, self.clock, self.on_soft)
                 stop = threading.Event()
                 self.following[address] = (follower, stop)
                 threading.Thread(target=follower.run, args=(stop,), daemon=True,

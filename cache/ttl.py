@@ -109,6 +109,11 @@ class TTLCache(Generic[V]):
             self.stats.dropped_by_key += len(keys)
             return len(keys)
 
+    def keys_tagged(self, tags: list[str]) -> set[str]:
+        """Return the keys of the entries carrying any of these surrogate keys."""
+        with self._lock:
+            return {key for tag in tags for key in self._tagged.get(tag, ())}
+
     def clear(self) -> int:
         """Drop every entry; return how many."""
         with self._lock:

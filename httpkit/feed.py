@@ -7,11 +7,13 @@ with a long poll, ``GET /_changes?epoch=E&after=N&wait=S``, and drops the entrie
 those keys, as a CDN does with surrogate-key purges (Fastly, Varnish xkey) and Facebook's
 memcache does by tailing the database's commit log.
 
-The answer is ``{"epoch", "seq", "keys", "time"}``: the keys changed after ``N`` up to
-``seq`` (``time`` is when the newest of them was published, for the follower's lag), at once
-when there are any, else after up to ``S`` seconds with none. It is ``"reset": true`` when the
-follower's epoch is not this process's (a restart: anything may have changed) or when ``N`` is
-older than the changes kept; the follower then drops everything.
+The answer is ``{"epoch", "seq", "keys", "soft", "time"}``: the keys changed after ``N`` up
+to ``seq`` (``time`` is when the newest of them was published, for the follower's lag), at
+once when there are any, else after up to ``S`` seconds with none. ``keys`` must be dropped;
+``soft`` keys (like counts, which may lag by design) may be served a moment longer while the
+follower fetches them again (RFC 5861's stale-while-revalidate). It is ``"reset": true`` when
+the follower's epoch is not this process's (a restart: anything may have changed) or when
+``N`` is older than the changes kept; the follower then drops everything.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class Change:
     seq: int
     time: float
     keys: tuple[str, ...]
+    soft: bool = False
 
 
 class ChangeFeed:
@@ -52,14 +55,15 @@ class ChangeFeed:
         self._changed = threading.Condition()
         self._closed = False
 
-    def publish(self, keys: Iterable[str]) -> int:
-        """Record the keys a write made untrue; return its sequence number (0: no keys)."""
+    def publish(self, keys: Iterable[str], soft: bool = False) -> int:
+        """Record the keys a write made untrue (``soft``: they may be revalidated rather
+        than dropped); return the change's sequence number (0: no keys)."""
         unique = tuple(dict.fromkeys(key for key in keys if key))
         if not unique:
             return 0
         with self._changed:
             self.seq += 1
-            self._changes.append(Change(self.seq, self.clock(), unique))
+            self._changes.append(Change(self.seq, self.clock(), unique, soft))
             self._changed.notify_all()
             return self.seq
 
@@ -69,12 +73,12 @@ class ChangeFeed:
         with self._changed:
             while True:
                 if epoch != self.epoch or after > self.seq or self._lost(after):
-                    return {"epoch": self.epoch, "seq": self.seq, "keys": [], "reset": True}
+                    return self._reset()
                 if after < self.seq:
                     return self._since(after)
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
-                    return {"epoch": self.epoch, "seq": self.seq, "keys": []}
+                    return {"epoch": self.epoch, "seq": self.seq, "keys": [], "soft": []}
                 self._changed.wait(left)
 
     def close(self) -> None:
@@ -93,10 +97,17 @@ class ChangeFeed:
             if change.seq <= after:
                 break
             newer.append(change)
-        keys = list(dict.fromkeys(key for change in reversed(newer) for key in change.keys))
-        if len(keys) > MOST_KEYS:
-            return {"epoch": self.epoch, "seq": self.seq, "keys": [], "reset": True}
-        return {"epoch": self.epoch, "seq": self.seq, "keys": keys, "time": newer[0].time}
+        newer.reverse()
+        keys = dict.fromkeys(key for change in newer if not change.soft for key in change.keys)
+        soft = [key for change in newer if change.soft for key in change.keys if key not in keys]
+        soft = list(dict.fromkeys(soft))
+        if len(keys) + len(soft) > MOST_KEYS:
+            return self._reset()
+        return {"epoch": self.epoch, "seq": self.seq, "keys": list(keys), "soft": soft,
+                "time": newer[-1].time}
+
+    def _reset(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "seq": self.seq, "keys": [], "soft": [], "reset": True}
 
 
 def changes_handler(feed: ChangeFeed) -> Callable[[Request], Response]:

@@ -123,7 +123,8 @@ class StoreApp:
         except UsernameTaken:
             raise HTTPError(HTTPStatus.CONFLICT, "that username is taken",
                             "username_taken") from None
-        changed = self.publish(["accounts", account_key(account["username"])])
+        # Only lists change: anything showing the new account was fetched after it existed.
+        changed = self.publish(["accounts"])
         return json_response(account, HTTPStatus.CREATED,
                              [("Location", f"/accounts/{account['username']}"), changed])
 
@@ -158,9 +159,9 @@ class StoreApp:
         except UnknownAccount:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such account") from None
         # A new tweet heads the timeline, its author's page and its tags' pages, changes its
-        # author's tweet count and the tag counts, and may match any search.
-        changed = self.publish([tweet_key(tweet["id"]), "timeline", "search", "hashtags",
-                                account_key(tweet["author"]),
+        # author's tweet count and the tag counts, and may match any search. Its own key is
+        # not among them: whatever shows the tweet was fetched after it existed, and is true.
+        changed = self.publish(["timeline", "search", "hashtags", account_key(tweet["author"]),
                                 *map(tag_key, tweet["hashtags"])])
         return json_response(tweet, HTTPStatus.CREATED,
                              [("Location", f"/tweets/{tweet['id']}"), changed])

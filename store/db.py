@@ -446,6 +446,8 @@ class Database:
                              (batch_id, iso_time(self.clock()))):
                 result["duplicate"] = True
                 result["likes"] = self._like_totals(list(likes))
+                # Tweets deleted since are named again, so a resender drops their likes.
+                result["missing"] = [tweet for tweet in likes if tweet not in result["likes"]]
                 return result
             for tweet_id, count in likes.items():
                 row = self._one("update tweets set likes = likes + ? where id = ?"

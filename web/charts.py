@@ -93,6 +93,34 @@ def likes(api: dict[str, Any]) -> Markup:
     return render("chart.html", title=title, sentence=sentence, svg=bar_chart(title, bars))
 
 
+def feed(api: dict[str, Any], lb: dict[str, Any] | None) -> Markup:
+    """Chart what the change feed dropped, against what the TTL alone let expire."""
+    title = "Change feed: cached copies dropped because a write made them untrue"
+    fronts = [u["cache"] for u in (lb or {}).get("upstreams", []) if u.get("cache")]
+    dbcache = ((api.get("database") or {}).get("dbcache")) or {}
+    following = [c["feed"] for c in [*fronts, dbcache] if c.get("feed")]
+    if not following:
+        return render("chart.html", title=title, svg="", sentence=(
+            "No cache follows a change feed here (CACHE_FEED=off, or no caches): copies live "
+            "until their TTL runs out."))
+    dropped = sum(int(c["feed"]["dropped_by_key"]) for c in fronts if c.get("feed"))
+    by_db = int((dbcache.get("feed") or {}).get("dropped_by_key", 0))
+    resets = sum(int(f["dropped_by_reset"]) for f in following)
+    refused = sum(int(f["refused_in_flight"]) for f in following)
+    expired = sum(int(c.get("expirations", 0)) for c in [*fronts, dbcache])
+    lags = [u["lag_s"] for f in following for u in f["upstreams"] if u.get("lag_s") is not None]
+    sentence = (f"The front caches dropped {dropped:,} copies and the database cache {by_db:,} "
+                f"the moment a write made them untrue, instead of serving them until their TTL "
+                f"ran out; {expired:,} copies expired by the TTL.")
+    if lags:
+        sentence += (f" The latest change reached a cache {1000 * max(lags):.0f} ms after it "
+                     "was made.")
+    bars = [("dropped by the front caches", dropped), ("dropped by the database cache", by_db),
+            ("dropped on a reset (a restart)", resets),
+            ("fetches not stored (changed mid-way)", refused), ("expired by the TTL", expired)]
+    return render("chart.html", title=title, sentence=sentence, svg=bar_chart(title, bars))
+
+
 def dashboard(api: dict[str, Any], lb: dict[str, Any] | None) -> Markup:
-    """Return the dashboard's three charts."""
-    return join([front_caches(lb), database(api), likes(api)])
+    """Return the dashboard's four charts."""
+    return join([front_caches(lb), feed(api, lb), database(api), likes(api)])

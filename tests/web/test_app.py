@@ -86,8 +86,10 @@ def test_through_the_caches_every_write_shows_at_once_while_readers_get_cached_p
     assert alice.last is not None and second in alice.last.tweet_ids()
 
     dashboard = reader.get("/dashboard")
-    assert dashboard.text.count("<svg") == 3
+    assert dashboard.text.count("<svg") == 4
     assert ">answered by a cache (hits)</text>" in dashboard.text
+    dropped = re.search(r"The front caches dropped ([0-9,]+) copies", dashboard.text)
+    assert dropped is not None and int(dropped.group(1).replace(",", "")) >= 1  # the edits
     assert "over 2 cache replicas (2 healthy now)" in dashboard.text
     hits = re.search(r"The caches answered ([0-9,]+) of them", dashboard.text)
     assert hits is not None and int(hits.group(1).replace(",", "")) >= 4
@@ -602,7 +604,7 @@ def test_the_stylesheet_is_served_as_css(browser: Browser) -> None:
     assert "body" in page.text and "@import" not in page.text and "url(http" not in page.text
 
 
-def test_the_dashboard_draws_three_charts_and_shows_the_likes(browser: Browser) -> None:
+def test_the_dashboard_draws_four_charts_and_shows_the_likes(browser: Browser) -> None:
     sign_up(browser, "alice")
     tweet = post(browser, "like me")
     for _ in range(3):
@@ -611,9 +613,10 @@ def test_the_dashboard_draws_three_charts_and_shows_the_likes(browser: Browser) 
     page = browser.get("/dashboard")
     assert page.status == 200
     charts = page.text.split('<section class="chart">')[1:]
-    assert len(charts) == 3
-    front, database, likes = charts
+    assert len(charts) == 4
+    front, feed, database, likes = charts
     assert "talks to the API directly" in front  # no load balancer: nothing to draw
+    assert "copies" in feed
     assert database.count("<svg") == 1 and "API calls" in database
     assert re.search(r"<title>API calls: [1-9][0-9,]*</title>", database)
     assert likes.count("<svg") == 1
