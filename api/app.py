@@ -100,7 +100,7 @@ class Api:
         self.calls = CallLog()
         self.feed = ChangeFeed()
         self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
-        self.liked = Coalescer(self.feed, config.like_publish, leading=False, soft=True)
+        self.liked = Coalescer(self.feed, config.like_publish, leading=False)
 
     def routes(self) -> Router:
         """Return the routing table (GET /openapi.json describes the same routes)."""

@@ -8,13 +8,17 @@ key at most once per interval:
 
 - writes (``FEED_COALESCE_S``, 0.5 s, with a leading edge): a key not published during the
   last interval is published at once, so a lone write reaches every replica within
-  milliseconds; a key written again within the interval is published when it ends, with
-  every other key due then;
+  milliseconds, exactly; a key written again within the interval is published when it ends,
+  with every other key due then;
 - likes (``LIKE_PUBLISH_S``, 1 s, no leading edge): liked tweets are gathered and published
   together once per interval, so that a page showing twenty liked tweets is refreshed once a
-  second rather than twenty times. They are published ``soft``: a cache keeps serving such a
-  page for the moment it takes to fetch it again, instead of making its readers wait (a
-  like count may lag by design; a deleted or edited tweet may not).
+  second rather than twenty times.
+
+What is published at the end of an interval is published ``soft``: a cache keeps answering
+such an entry for the moment it takes to fetch it again (RFC 5861's stale-while-revalidate)
+instead of making its readers wait on a miss. That costs no truth that coalescing had not
+already given up: those keys were untrue for up to an interval anyway. A leading edge is
+published hard, so the first reader after a lone write never sees the old copy.
 
 A reader on any replica sees a write within about one interval.
 """
@@ -30,12 +34,11 @@ from httpkit.feed import ChangeFeed
 class Coalescer:
     """Publish keys to ``feed``, each at most once per ``interval`` seconds."""
 
-    def __init__(self, feed: ChangeFeed, interval: float, leading: bool, soft: bool = False,
+    def __init__(self, feed: ChangeFeed, interval: float, leading: bool,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.feed = feed
         self.interval = interval
         self.leading = leading
-        self.soft = soft
         self.clock = clock
         self._published: dict[str, float] = {}  # key -> when it was last published
         self._marked: set[str] = set()  # changed since, waiting for the interval to end
@@ -47,7 +50,7 @@ class Coalescer:
         """Note that ``keys`` changed; return those published right now."""
         keys = list(dict.fromkeys(keys))
         if self.interval <= 0:
-            self.feed.publish(keys, self.soft)
+            self.feed.publish(keys)
             return keys
         now = self.clock()
         with self._lock:
@@ -58,7 +61,7 @@ class Coalescer:
                      and now - self._published.get(key, float("-inf")) >= self.interval]
             self._marked.update(key for key in keys if key not in quiet)
             self._published.update((key, now) for key in quiet)
-            self.feed.publish(quiet, self.soft)
+            self.feed.publish(quiet)
             return quiet
 
     def tick(self) -> int:
@@ -78,7 +81,7 @@ class Coalescer:
                 for key in [k for k, at in self._published.items()
                             if now - at >= self.interval and k not in self._marked]:
                     del self._published[key]  # quiet again: the next change goes out at once
-            self.feed.publish(sorted(due), self.soft)
+            self.feed.publish(sorted(due), soft=True)
             return len(due)
 
     def start(self) -> None:
@@ -96,4 +99,4 @@ class Coalescer:
         self._stopped.set()
         with self._lock:
             marked, self._marked = self._marked, set()
-        self.feed.publish(sorted(marked), self.soft)
+        self.feed.publish(sorted(marked), soft=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -110,6 +111,8 @@ def markdown(table: dict[str, dict[str, float]], meta: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # A SIGTERM unwinds like an exception, so every stack started is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
