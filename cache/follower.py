@@ -69,6 +69,7 @@ class FeedFollower:
         self.wait = wait
         self.clock = clock
         self._failures = 0
+        self._stopped = threading.Event()
 
     def poll(self) -> float:
         """Ask the feed once and apply its answer; return how long to wait before asking again."""
@@ -87,7 +88,7 @@ class FeedFollower:
             epoch, seq, keys = str(data["epoch"]), int(data["seq"]), list(data["keys"])
             soft = list(data.get("soft", []))
         except (UpstreamError, ValueError, KeyError, TypeError) as err:
-            if self._failures == 0:
+            if self._failures == 0 and not self._stopped.is_set():
                 log.warning("cache: change feed of %s unreachable (%s); on the TTL alone until "
                             "it is back", state.address, err)
             self._lost("unreachable")
@@ -115,6 +116,7 @@ class FeedFollower:
 
     def run(self, stopped: threading.Event) -> None:
         """Poll until ``stopped`` is set."""
+        self._stopped = stopped
         delay = 0.0
         while not stopped.wait(delay):
             try:
