@@ -107,15 +107,19 @@ def feed(api: dict[str, Any], lb: dict[str, Any] | None) -> Markup:
     by_db = int((dbcache.get("feed") or {}).get("dropped_by_key", 0))
     resets = sum(int(f["dropped_by_reset"]) for f in following)
     refused = sum(int(f["refused_in_flight"]) for f in following)
+    refetched = sum(int(f.get("revalidations", 0)) for f in following)
     expired = sum(int(c.get("expirations", 0)) for c in [*fronts, dbcache])
     lags = [u["lag_s"] for f in following for u in f["upstreams"] if u.get("lag_s") is not None]
     sentence = (f"The front caches dropped {dropped:,} copies and the database cache {by_db:,} "
                 f"the moment a write made them untrue, instead of serving them until their TTL "
-                f"ran out; {expired:,} copies expired by the TTL.")
+                f"ran out. {refetched:,} copies of busy pages (like counts, lists under a stream "
+                f"of posts) were fetched again in the background while still answered; "
+                f"{expired:,} copies expired by the TTL.")
     if lags:
         sentence += (f" The latest change reached a cache {1000 * max(lags):.0f} ms after it "
                      "was made.")
     bars = [("dropped by the front caches", dropped), ("dropped by the database cache", by_db),
+            ("refetched in the background", refetched),
             ("dropped on a reset (a restart)", resets),
             ("fetches not stored (changed mid-way)", refused), ("expired by the TTL", expired)]
     return render("chart.html", title=title, sentence=sentence, svg=bar_chart(title, bars))
