@@ -232,7 +232,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
     tweet: dict[str, Any] | None = None
     deleted: bool = False
-    replica_clients: list[Client] | None = None  # found once by replicas()
+    replica_clients: list[Reader] | None = None  # found once by replicas()
     no_replicas: str = ""  # why the replica checks skip, once replicas() found out
     echo: dict[str, Any] | None = None  # the newcomer's tweet, read through every replica
 
@@ -273,7 +273,7 @@ class World:
     def tag(self, name: str) -> str:
         return f"lt{self.run}{name}"
 
-    def replicas(self) -> list[Client]:
+    def replicas(self) -> list[Reader]:
         """Return a client per cache replica behind the lb (found once), or skip the check;
         a check asks first, so that it skips before it fails for want of anything else."""
         if self.replica_clients is None and not self.no_replicas:
@@ -735,9 +735,33 @@ def lb_upstreams(client: Client) -> list[dict[str, Any]]:
     return [up for up in upstreams if isinstance(up, dict)]
 
 
-def find_replicas(client: Client) -> list[Client]:
-    """Return a client per replica that /_lb/stats lists; skip when the target is no lb."""
-    return [reach(up.get("address")) for up in lb_upstreams(client) if up.get("healthy")]
+@dataclass
+class Reader:
+    """Where a check reads: one replica directly, or the lb ``reads`` times in a row, which
+    round robin spreads over every replica (where the replicas cannot be read directly)."""
+
+    client: Client
+    name: str
+    reads: int = 1
+
+    def get(self, path: str) -> list[Reply]:
+        return [self.client.request("GET", path) for _ in range(self.reads)]
+
+
+def find_replicas(client: Client) -> list[Reader]:
+    """Return a reader per replica that /_lb/stats lists, or one reader through the lb that
+    reaches them all; skip when the target is no lb."""
+    stats = client.get_json("/_lb/stats")
+    healthy = [up for up in lb_upstreams(client) if up.get("healthy")]
+    try:
+        return [Reader(reach(up.get("address")), f"replica {up.get('address')}")
+                for up in healthy]
+    except Skipped:
+        if dig(stats, "strategy") != "round_robin":
+            raise  # hashing sends each path to one replica: the lb cannot show them all
+        # Twice round the replicas per read, so every replica answers each read.
+        return [Reader(client, f"every replica in turn through the lb "
+                       f"({len(healthy)} healthy)", 2 * len(healthy))]
 
 
 def reach(address: Any) -> Client:
@@ -764,14 +788,14 @@ def reach(address: Any) -> Client:
                   "inside the compose network to read through each replica")
 
 
-def warm(replicas: list[Client], paths: list[str]) -> None:
+def warm(replicas: list[Reader], paths: list[str]) -> None:
     """GET each page on every replica as a reader does, so that each replica holds a copy."""
     for replica in replicas:
         for path in paths:
-            replica.request("GET", path)
+            replica.get(path)
 
 
-def settle(replicas: list[Client], pages: list[Page]) -> None:
+def settle(replicas: list[Reader], pages: list[Page]) -> None:
     """Poll every page on every replica, as a reader does (no no-cache), until each shows the
     write or the deadline passes; then read them all once more: none may go back."""
     deadline = time.monotonic() + REPLICA_DEADLINE_S
@@ -780,20 +804,20 @@ def settle(replicas: list[Client], pages: list[Page]) -> None:
             until_shown(replica, page, deadline)
     for replica in replicas:
         for page in pages:
-            reply = replica.request("GET", page.path)
-            expect(page.shows(reply), f"replica {replica.host}:{replica.port} GET {page.path} "
-                   f"showed the write, then {glimpse(reply, page)}; want {page.wanted}")
+            for reply in replica.get(page.path):
+                expect(page.shows(reply), f"{replica.name} GET {page.path} showed the write, "
+                       f"then {glimpse(reply, page)}; want {page.wanted}")
 
 
-def until_shown(replica: Client, page: Page, deadline: float) -> None:
+def until_shown(replica: Reader, page: Page, deadline: float) -> None:
     """Read a page on a replica every POLL_S until it shows the write, or fail at the deadline."""
     while True:
-        reply = replica.request("GET", page.path)
-        if page.shows(reply):
+        stale = [reply for reply in replica.get(page.path) if not page.shows(reply)]
+        if not stale:
             return
         if time.monotonic() >= deadline:
-            raise Failed(f"replica {replica.host}:{replica.port} GET {page.path} still shows "
-                         f"{glimpse(reply, page)} {REPLICA_DEADLINE_S:g} s after the write; "
+            raise Failed(f"{replica.name} GET {page.path} still shows "
+                         f"{glimpse(stale[0], page)} {REPLICA_DEADLINE_S:g} s after the write; "
                          f"want {page.wanted}")
         time.sleep(POLL_S)
 
