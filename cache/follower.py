@@ -1,8 +1,8 @@
 """Following the upstream's change feed, so that a cache drops what a write made untrue.
 
 One thread per upstream address long-polls ``GET /_changes`` (``httpkit.feed``) and hands the
-keys to the cache; a reset (the upstream restarted, or this cache fell too far behind) drops
-everything. A name that resolves to several addresses (api replicas) is followed at every one
+keys to the cache: hard keys to drop, soft keys to mark stale and fetch again; a reset (the
+upstream restarted, or this cache fell too far behind) drops everything. A name that resolves to several addresses (api replicas) is followed at every one
 of them, and resolved again every ``resolve_interval`` seconds, as ``lb`` does for caches.
 
 While the feed cannot be reached the cache lives by its TTL alone, as a cache with no feed
@@ -43,7 +43,8 @@ class FeedState:
     keys: int = 0  # keys received
     resets: int = 0
     lag_s: float | None = None  # publication to arrival here, for the newest change applied
-    reached_at: float | None = None  # monotonic time of the last answer
+    reached_at: float | None = None  # monotonic time of the last answer (a quiet feed answers
+    # once per long poll, so up to CACHE_FEED_WAIT_S apart)
 
     def view(self) -> dict[str, Any]:
         """Return the state as JSON-ready data."""
