@@ -2,8 +2,9 @@
 
 One thread per upstream address long-polls ``GET /_changes`` (``httpkit.feed``) and hands the
 keys to the cache: hard keys to drop, soft keys to mark stale and fetch again; a reset (the
-upstream restarted, or this cache fell too far behind) drops everything. A name that resolves to several addresses (api replicas) is followed at every one
-of them, and resolved again every ``resolve_interval`` seconds, as ``lb`` does for caches.
+upstream restarted, or this cache fell too far behind) drops everything. A name that
+resolves to several addresses (api replicas) is followed at every one of them, and resolved
+again every ``resolve_interval`` seconds, as ``lb`` does for caches.
 
 While the feed cannot be reached the cache lives by its TTL alone, as a cache with no feed
 does: it keeps answering what it holds. The follower retries within a second and, once it
