@@ -219,6 +219,8 @@ class CachingProxy:
         """Store a fetched answer, unless it may not be or it changed while under way."""
         if not storable(response):
             self.cache.discard(flight.key)  # a refetch that cannot be stored replaces nothing
+            with self._lock:  # a 404 from before a write at this path is no answer after it
+                flight.clean = flight.storable
             return
         tags = surrogate_keys(response.headers)
         with self._lock:  # atomic with drop(): no change slips between the check and the put

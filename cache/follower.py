@@ -25,6 +25,10 @@ from httpkit.client import Upstream, UpstreamError, resolve
 log = logging.getLogger(__name__)
 
 RETRY_S = (0.1, 0.25, 0.5, 1.0)  # after a failure: catch up soon once the upstream is back
+# After an answer with changes, wait this long before asking again, so that a stream of
+# writes (a store taking a like per request with LIKE_BATCHING=off) is fetched a few changes
+# per answer, not one HTTP exchange per write; it adds at most this much to staleness.
+LINGER_S = 0.005
 NO_FEED_RETRY_S = 10.0
 
 Resolver = Callable[[str, int], list[str]]
@@ -110,7 +114,7 @@ class FeedFollower:
         state.epoch, state.seq = epoch, seq
         state.state, state.reached_at = "following", time.monotonic()
         self._failures = 0
-        return 0.0
+        return LINGER_S if keys or soft else 0.0
 
     def _lost(self, why: str) -> None:
         self._failures += 1

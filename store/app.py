@@ -198,7 +198,9 @@ class StoreApp:
             deleted = self.db.delete_tweet(tweet_id(request), int(raw_author or 0) or None)
         if deleted is None:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
-        changed = self.publish([tweet_key(deleted["id"]), "hashtags",
+        # Pages showing the tweet carry its key; the lists are named too, since a page that
+        # ended just before it loses its link to an older page when it was the last.
+        changed = self.publish([tweet_key(deleted["id"]), "timeline", "search", "hashtags",
                                 account_key(deleted["author"]),
                                 *map(tag_key, deleted["hashtags"])])
         return Response(HTTPStatus.NO_CONTENT, headers=[changed])

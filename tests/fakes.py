@@ -6,9 +6,13 @@
   balancer's probes never show up among what it "saw".
 - ``DyingUpstream``: a bare-socket upstream that reads a request and hangs up without a word,
   as a process that crashes mid-request does.
+- ``numbered`` and ``keyed`` answers: JSON naming the request and its number, ``keyed``
+  with a Surrogate-Key per path.
+- ``FeedReader``: reads a service's change feed as a cache's follower would.
 - ``FakeClock`` (moved by hand) and ``FakeResolver`` (rewritten by hand).
-- ``Lab``: everything one test started, stopped when the test ends: gates opened first, then
-  clients closed and servers stopped, newest first.
+- ``Lab``: everything one test started, stopped when the test ends: gates opened and change
+  feeds closed first (so no long poll holds a thread), then clients closed and servers
+  stopped, newest first.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from typing import Any, Callable
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, json_response,
                      start_in_thread, stop_thread)
-from httpkit.feed import ChangeFeed, changes_handler
+from httpkit.feed import KEEP, SURROGATE_KEY, ChangeFeed, changes_handler
 from stack.launcher import free_port
 
 Answer = Callable[[Request], Response]
@@ -44,6 +48,19 @@ def numbered(upstream: FakeUpstream) -> Answer:
     def answer(request: Request) -> Response:
         return json_response({"method": request.method, "target": request.target,
                               "n": len(upstream.seen), "upstream": upstream.address})
+    return answer
+
+
+def keyed(upstream: FakeUpstream, keys: dict[str, str]) -> Answer:
+    """Numbered answers (as ``numbered``) that carry ``Surrogate-Key: keys[path]`` where the
+    table names the path, as the store and api tag what an answer shows."""
+    plain = numbered(upstream)
+
+    def answer(request: Request) -> Response:
+        response = plain(request)
+        if request.path in keys:
+            response.headers.append((SURROGATE_KEY, keys[request.path]))
+        return response
     return answer
 
 
@@ -274,6 +291,39 @@ class FakeResolver:
         return list(self.table[name])
 
 
+class FeedReader:
+    """Read a service's ``GET /_changes`` as a cache's follower does, one answer at a time and
+    never waiting: the first contact (a reset) says where the feed is, each ``read`` what it
+    published since the last."""
+
+    def __init__(self, client: Upstream) -> None:
+        self.client = client
+        first = self.answer("")
+        assert first["reset"] is True, first
+        self.epoch, self.seq = str(first["epoch"]), int(first["seq"])
+
+    def answer(self, query: str) -> dict[str, Any]:
+        answer = self.client.request("GET", f"/_changes?{query}")
+        assert answer.status == 200, answer.body
+        assert answer.headers["cache-control"] == "no-store"
+        data: dict[str, Any] = answer.json()
+        return data
+
+    def read(self) -> dict[str, Any]:
+        """Return what was published since the last read (it must not be a reset)."""
+        data = self.answer(f"epoch={self.epoch}&after={self.seq}&wait=0")
+        assert "reset" not in data, data
+        self.seq = int(data["seq"])
+        return data
+
+    def keys(self) -> list[str]:
+        """Return the keys (to drop) published since the last read; none may be soft."""
+        data = self.read()
+        assert data["soft"] == [], data
+        keys: list[str] = data["keys"]
+        return keys
+
+
 def closed_port_address() -> str:
     """Return ``127.0.0.1:port`` where nothing listens (a port just released)."""
     return f"127.0.0.1:{free_port()}"
@@ -305,9 +355,11 @@ def answers_ok(url: str) -> bool:
 
 @dataclass
 class Lab:
-    """What one test started; ``close`` opens the gates, then stops everything newest first."""
+    """What one test started; ``close`` opens the gates and closes the feeds, then stops
+    everything newest first."""
 
     gates: list[threading.Event] = field(default_factory=list)
+    feeds: list[ChangeFeed] = field(default_factory=list)
     stops: list[Callable[[], None]] = field(default_factory=list)
 
     def gate(self) -> threading.Event:
@@ -315,6 +367,15 @@ class Lab:
         gate = threading.Event()
         self.gates.append(gate)
         return gate
+
+    def feed(self, upstream: FakeUpstream | None = None, keep: int = KEEP) -> ChangeFeed:
+        """A new change feed (a new epoch), served by ``upstream`` if given; closed, which
+        answers every long poll waiting on it, before anything stops."""
+        feed = ChangeFeed(keep)
+        self.feeds.append(feed)
+        if upstream is not None:
+            upstream.feed = feed
+        return feed
 
     def upstream(self, answer: Answer | None = None, port: int = 0) -> FakeUpstream:
         upstream = FakeUpstream(answer, port).start()
@@ -340,5 +401,7 @@ class Lab:
     def close(self) -> None:
         for gate in self.gates:
             gate.set()
+        for feed in self.feeds:
+            feed.close()
         for stop in reversed(self.stops):
             stop()

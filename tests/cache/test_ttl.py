@@ -136,3 +136,117 @@ def test_stats_count_hits_misses_evictions_expirations_and_invalidations(
     assert (stats.hits, stats.misses, stats.evictions, stats.expirations,
             stats.invalidations) == (2, 2, 1, 1, 1)
     assert len(cache) == 0
+
+
+# --- surrogate keys (the change feed) ---------------------------------------------------------
+
+def tagged_cache(clock: FakeClock, max_entries: int = 100) -> TTLCache[str]:
+    """A cache holding a tweet, two lists showing it, and a bystander."""
+    cache = cache_with(clock, max_entries=max_entries)
+    cache.put("/tweets/7", "tweet", ("tweet/7",))
+    cache.put("/tweets?limit=5", "timeline", ("timeline", "tweet/7", "tweet/6"))
+    cache.put("/hashtags/cats/tweets", "tag page", ("tag/cats", "tweet/7"))
+    cache.put("/tweets/6", "other tweet", ("tweet/6",))
+    return cache
+
+
+ALL = ["/tweets/7", "/tweets?limit=5", "/hashtags/cats/tweets", "/tweets/6"]
+
+
+def test_dropping_a_key_drops_exactly_the_entries_carrying_it(clock: FakeClock) -> None:
+    cache = tagged_cache(clock)
+    assert cache.keys_tagged(["tweet/7"]) == {"/tweets/7", "/tweets?limit=5",
+                                              "/hashtags/cats/tweets"}
+    assert cache.drop_tagged(["tweet/7"]) == 3
+    assert stored_keys(cache, *ALL) == ["/tweets/6"]
+    assert cache.stats.dropped_by_key == 3
+    assert cache.drop_tagged(["tweet/7"]) == 0  # nothing left carrying it
+    assert cache.drop_tagged(["no/such-key"]) == 0
+    assert cache.stats.dropped_by_key == 3
+    assert (cache.stats.invalidations, cache.stats.evictions, cache.stats.cleared) == (0, 0, 0)
+
+
+def test_dropping_several_keys_counts_an_entry_carrying_two_of_them_once(
+        clock: FakeClock) -> None:
+    cache = tagged_cache(clock)
+    assert cache.drop_tagged(["tweet/6", "timeline", "tag/dogs"]) == 2
+    assert stored_keys(cache, *ALL) == ["/tweets/7", "/hashtags/cats/tweets"]
+    assert len(cache) == 2
+
+
+def test_an_untagged_entry_is_never_dropped_by_key(clock: FakeClock) -> None:
+    cache = cache_with(clock)
+    cache.put("/plain", "no surrogate key")
+    assert cache.drop_tagged(["/plain", "", "timeline"]) == 0
+    assert stored_keys(cache, "/plain") == ["/plain"]
+
+
+def test_storing_again_with_other_keys_forgets_the_old_ones(clock: FakeClock) -> None:
+    cache = cache_with(clock)
+    cache.put("/tweets", "page 1", ("timeline", "tweet/1"))
+    cache.put("/tweets", "page 2", ("timeline", "tweet/2"))  # tweet/1 scrolled off
+    assert cache.drop_tagged(["tweet/1"]) == 0
+    assert stored_keys(cache, "/tweets") == ["/tweets"]
+    assert cache.drop_tagged(["tweet/2"]) == 1
+
+
+def test_after_a_drop_by_key_the_path_lru_and_expiry_bookkeeping_still_hold(
+        clock: FakeClock) -> None:
+    cache = tagged_cache(clock, max_entries=3)  # /tweets/7 was evicted by the fourth put
+    assert cache.stats.evictions == 1
+    assert cache.drop_tagged(["tweet/7"]) == 2  # the two lists; the evicted tweet is gone
+    assert cache.invalidate_path("/tweets") == 0  # /tweets?limit=5 left the path index too
+    assert stored_keys(cache, "/tweets/6") == ["/tweets/6"]
+    clock.advance(10)
+    cache.put("/tweets?limit=5", "timeline again", ("timeline",))
+    cache.put("/a", "a")
+    cache.put("/b", "b")  # four stored: the least recently used, /tweets/6, goes
+    assert cache.stats.evictions == 2
+    assert stored_keys(cache, "/tweets/6", "/tweets?limit=5", "/a", "/b") == [
+        "/tweets?limit=5", "/a", "/b"]
+    assert len(cache) == 3
+    clock.advance(55)  # everything is 55 s old, /tweets/6 would be 65 s
+    assert cache.get("/a") is not None and cache.stats.expirations == 0
+    clock.advance(6)
+    assert cache.get("/a") is None
+    assert len(cache) == 0 and cache.stats.expirations == 3
+    assert cache.drop_tagged(["timeline"]) == 0  # expired entries leave no key behind
+
+
+def test_evicted_and_expired_entries_leave_no_keys_behind(clock: FakeClock) -> None:
+    cache = cache_with(clock, max_entries=1)
+    cache.put("/a", "a", ("k/a", "shared"))
+    cache.put("/b", "b", ("k/b", "shared"))  # evicts /a
+    assert cache.keys_tagged(["k/a", "shared"]) == {"/b"}
+    clock.advance(61)
+    assert cache.get("/b") is None  # expired
+    assert cache.keys_tagged(["k/b", "shared"]) == set()
+    assert cache.drop_tagged(["k/a", "k/b", "shared"]) == 0
+
+
+def test_clear_drops_everything_counts_it_and_leaves_a_working_cache(clock: FakeClock) -> None:
+    cache = tagged_cache(clock)
+    cache.put("/untagged?x=1", "x")
+    assert cache.clear() == 5
+    assert len(cache) == 0 and stored_keys(cache, *ALL, "/untagged?x=1") == []
+    assert cache.stats.cleared == 5
+    assert cache.invalidate_path("/untagged") == 0
+    assert cache.drop_tagged(["tweet/7", "timeline"]) == 0
+    assert cache.clear() == 0 and cache.stats.cleared == 5
+    cache.put("/tweets/7", "fresh", ("tweet/7",))
+    assert cache.get("/tweets/7") == ("fresh", 0)
+    clock.advance(61)
+    assert cache.get("/tweets/7") is None and cache.stats.expirations == 1
+    assert (cache.stats.dropped_by_key, cache.stats.invalidations) == (0, 0)
+
+
+def test_after_clear_the_least_recently_used_is_still_the_one_evicted(clock: FakeClock) -> None:
+    cache = tagged_cache(clock, max_entries=3)
+    cache.clear()
+    for key in ("/a", "/b", "/c"):
+        cache.put(key, key, (f"k{key}",))
+    assert cache.get("/a") is not None
+    cache.put("/d", "/d")
+    assert stored_keys(cache, "/a", "/b", "/c", "/d") == ["/a", "/c", "/d"]
+    assert cache.stats.evictions == 2  # one before the clear, one now
+    assert cache.drop_tagged(["k/b"]) == 0

@@ -391,3 +391,15 @@ def test_bad_configuration_is_refused(monkeypatch: pytest.MonkeyPatch, name: str
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError):
         Config.from_env()
+
+
+def test_the_change_feed_is_not_served_through_the_lb(lab: Lab, start_lb: StartLB) -> None:
+    upstreams = start_upstreams(lab, 2)
+    for upstream in upstreams:
+        lab.feed(upstream).publish(["tweet/1"])
+    lb = start_lb(*addresses(upstreams))
+    for query in ("", "?after=0&wait=5", "?epoch=x&after=1"):
+        answer = lb.client.request("GET", f"/_changes{query}")
+        assert answer.status == 404 and error_code(answer) == "not_found"
+    assert [upstream.feed_polls for upstream in upstreams] == [0, 0]
+    assert gets_seen(upstreams) == [0, 0]

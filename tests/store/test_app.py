@@ -8,6 +8,7 @@ import pytest
 
 from httpkit import Upstream, UpstreamResponse, start_in_thread, stop_thread
 from store.app import Config, make_server
+from tests.fakes import FeedReader
 
 
 class FakeClock:
@@ -157,3 +158,197 @@ def test_stats_count_queries(store: Upstream) -> None:
     after = store.request("GET", "/stats").json()
     assert after["queries"] > before["queries"]
     assert after["requests"] == before["requests"] + 1  # reading /stats is not counted
+
+
+# --- surrogate keys and the change feed --------------------------------------------------------
+
+def surrogate_keys(answer: UpstreamResponse) -> list[str]:
+    return answer.headers.get("surrogate-key", "").split()
+
+
+def changed_keys(answer: UpstreamResponse) -> list[str]:
+    assert "changed-keys" in answer.headers, answer.headers
+    return answer.headers["changed-keys"].split()
+
+
+@pytest.fixture
+def cast(store: Upstream) -> dict[str, Any]:
+    """alice (#cats, #dogs) and bob (#cats): three tweets, ids 1-3."""
+    alice, bob = sign_up(store, "alice"), sign_up(store, "bob")
+    tweets = [post_tweet(store, alice["id"], "hello #cats", ["cats"]),
+              post_tweet(store, bob["id"], "hello #cats from bob", ["cats"]),
+              post_tweet(store, alice["id"], "walk #dogs", ["dogs"])]
+    assert [tweet["id"] for tweet in tweets] == [1, 2, 3]
+    return {"alice": alice, "bob": bob, "tweets": tweets}
+
+
+@pytest.mark.parametrize("target,keys", [
+    ("/tweets", ["timeline", "tweet/3", "tweet/2", "tweet/1"]),
+    ("/tweets?limit=1", ["timeline", "tweet/3"]),
+    ("/tweets?limit=2&cursor=2", ["timeline", "tweet/1"]),
+    ("/tweets/2", ["tweet/2"]),
+    ("/tweets/search?q=hello", ["search", "tweet/2", "tweet/1"]),
+    ("/tweets/search?q=nothing", ["search"]),
+    ("/hashtags/cats/tweets", ["tag/cats", "tweet/2", "tweet/1"]),
+    ("/hashtags/CATS/tweets", ["tag/cats", "tweet/2", "tweet/1"]),
+    ("/hashtags/none/tweets", ["tag/none"]),
+    ("/accounts/alice/tweets", ["account/alice", "tweet/3", "tweet/1"]),
+    ("/accounts/ALICE/tweets", ["account/alice", "tweet/3", "tweet/1"]),
+    ("/accounts/alice", ["account/alice"]),
+    ("/accounts/Alice", ["account/alice"]),
+    ("/accounts", ["accounts", "account/bob", "account/alice"]),
+    ("/accounts/search?q=b", ["accounts", "account/bob"]),
+    ("/hashtags", ["hashtags"]),
+    ("/hashtags?q=d", ["hashtags"]),
+])
+def test_every_cacheable_read_names_what_it_shows(store: Upstream, cast: dict[str, Any],
+                                                  target: str, keys: list[str]) -> None:
+    answer = store.request("GET", target)
+    assert answer.status == 200
+    assert surrogate_keys(answer) == keys
+    assert "cache-control" not in answer.headers
+
+
+@pytest.mark.parametrize("target", ["/accounts/alice/credentials", "/stats", "/healthz",
+                                    "/_changes", "/tweets/99", "/accounts/nobody"])
+def test_answers_never_to_be_cached_name_nothing(store: Upstream, cast: dict[str, Any],
+                                                 target: str) -> None:
+    assert surrogate_keys(store.request("GET", target)) == []
+
+
+def test_a_sign_up_names_the_account_lists(store: Upstream) -> None:
+    feed = FeedReader(store)
+    answer = store.call("POST", "/accounts", {"username": "Carol", "password_hash": "h"})
+    assert answer.status == 201
+    assert changed_keys(answer) == ["accounts"]
+    assert feed.keys() == ["accounts"]
+
+
+def test_a_post_names_every_list_it_heads_and_its_author(store: Upstream) -> None:
+    alice = sign_up(store, "Alice")
+    feed = FeedReader(store)
+    answer = store.call("POST", "/tweets", {"author_id": alice["id"], "text": "hi #Cats #dogs",
+                                            "hashtags": ["cats", "dogs"]})
+    assert answer.status == 201
+    expected = ["timeline", "search", "hashtags", "account/alice", "tag/cats", "tag/dogs"]
+    assert changed_keys(answer) == expected
+    assert feed.keys() == expected
+
+
+def test_an_edit_names_the_tweet_and_its_old_and_new_tags(
+        store: Upstream, cast: dict[str, Any]) -> None:
+    feed = FeedReader(store)
+    answer = store.call("PUT", "/tweets/1", {"text": "now #dogs and #birds",
+                                             "hashtags": ["dogs", "birds"],
+                                             "author_id": cast["alice"]["id"]})
+    assert answer.status == 200
+    expected = ["tweet/1", "search", "hashtags", "tag/cats", "tag/dogs", "tag/birds"]
+    assert changed_keys(answer) == expected
+    assert feed.keys() == expected
+
+
+def test_a_delete_names_the_tweet_its_author_and_its_tags(
+        store: Upstream, cast: dict[str, Any]) -> None:
+    feed = FeedReader(store)
+    answer = store.request("DELETE", f"/tweets/3?author_id={cast['alice']['id']}")
+    assert answer.status == 204
+    expected = ["tweet/3", "timeline", "search", "hashtags", "account/alice", "tag/dogs"]
+    assert changed_keys(answer) == expected
+    assert feed.keys() == expected
+
+
+def test_a_like_batch_names_only_the_tweets_it_changed(
+        store: Upstream, cast: dict[str, Any]) -> None:
+    feed = FeedReader(store)
+    batch = {"batch_id": "b-keys", "likes": {"1": 2, "3": 1, "999": 4}}
+    answer = store.call("POST", "/like-batches", batch)
+    assert answer.status == 200
+    assert changed_keys(answer) == ["tweet/1", "tweet/3"]
+    assert feed.keys() == ["tweet/1", "tweet/3"]
+    again = store.call("POST", "/like-batches", batch)  # a resend changes nothing
+    assert again.json()["duplicate"] is True
+    assert changed_keys(again) == []
+    assert feed.keys() == []
+
+
+@pytest.mark.parametrize("method,path,payload", [
+    ("POST", "/accounts", {"username": "ALICE", "password_hash": "h"}),  # taken
+    ("PUT", "/tweets/1", {"text": "x", "hashtags": [], "author_id": 2}),  # bob's is 2
+    ("DELETE", "/tweets/1?author_id=2", None),
+    ("DELETE", "/tweets/99", None),
+    ("POST", "/tweets", {"author_id": 999, "text": "x"}),
+    ("POST", "/like-batches", {"batch_id": "b-none", "likes": {"999": 1}}),
+])
+def test_a_refused_or_empty_write_publishes_nothing(store: Upstream, cast: dict[str, Any],
+                                                    method: str, path: str,
+                                                    payload: Any) -> None:
+    feed = FeedReader(store)
+    seq = feed.seq
+    answer = store.call(method, path, payload)
+    assert answer.headers.get("changed-keys", "") == ""
+    assert feed.keys() == [] and feed.seq == seq
+
+
+def test_reading_the_feed_is_not_a_data_request(store: Upstream) -> None:
+    first = store.request("GET", "/stats").json()
+    before = store.request("GET", "/stats").json()
+    own = before["queries"] - first["queries"]  # what reading /stats itself runs
+    FeedReader(store).read()
+    assert store.request("GET", "/_changes?after=abc").status == 400
+    after = store.request("GET", "/stats").json()
+    assert after["requests"] == before["requests"] == 0
+    assert after["queries"] - before["queries"] == own
+
+
+READS = ["/tweets", "/tweets?limit=1", "/tweets?limit=1&cursor=3", "/tweets/1", "/tweets/2",
+         "/tweets/3", "/tweets/search?q=hello", "/tweets/search?q=now", "/hashtags",
+         "/hashtags?q=c", "/hashtags/cats/tweets", "/hashtags/dogs/tweets",
+         "/hashtags/birds/tweets", "/accounts", "/accounts/alice", "/accounts/bob",
+         "/accounts/alice/tweets", "/accounts/bob/tweets", "/accounts/search?q=c",
+         "/accounts/search?q=b"]
+
+
+def snapshot(store: Upstream) -> dict[str, tuple[int, bytes, list[str]]]:
+    snap = {}
+    for target in READS:
+        answer = store.request("GET", target)
+        snap[target] = (answer.status, answer.body, surrogate_keys(answer))
+    return snap
+
+
+@pytest.mark.parametrize("write", ["sign_up", "post", "edit", "delete", "like"])
+def test_every_read_a_write_made_untrue_carries_a_key_the_write_named(
+        store: Upstream, cast: dict[str, Any], write: str) -> None:
+    alice, bob = cast["alice"]["id"], cast["bob"]["id"]
+    before = snapshot(store)
+    answer = {
+        "sign_up": lambda: store.call("POST", "/accounts", {"username": "carol",
+                                                            "password_hash": "h"}),
+        "post": lambda: store.call("POST", "/tweets", {"author_id": bob, "text": "hello #cats",
+                                                       "hashtags": ["cats"]}),
+        "edit": lambda: store.call("PUT", "/tweets/1", {"text": "now #birds",
+                                                        "hashtags": ["birds"],
+                                                        "author_id": alice}),
+        "delete": lambda: store.request("DELETE", f"/tweets/2?author_id={bob}"),
+        "like": lambda: store.call("POST", "/like-batches", {"batch_id": "b-o",
+                                                             "likes": {"2": 1}}),
+    }[write]()
+    assert 200 <= answer.status < 300
+    changed = set(changed_keys(answer))
+    after = snapshot(store)
+    untrue = [target for target in READS if after[target][:2] != before[target][:2]]
+    assert untrue, "the write changed no read: the check proves nothing"
+    kept_untrue = [target for target in untrue
+                   if before[target][0] == 200 and not changed & set(before[target][2])]
+    assert kept_untrue == [], f"a cache would keep these untrue after the {write}"
+
+
+@pytest.mark.parametrize("target", ["/tweets?limit=2", "/tweets/search?q=hello&limit=1"])
+def test_deleting_the_last_tweet_beyond_a_page_drops_that_page_whose_next_it_ends(
+        store: Upstream, cast: dict[str, Any], target: str) -> None:
+    page = store.request("GET", target)
+    assert page.json()["next"] is not None and "tweet/1" not in surrogate_keys(page)
+    deleted = store.request("DELETE", f"/tweets/1?author_id={cast['alice']['id']}")
+    assert store.request("GET", target).json()["next"] is None  # no older page any more
+    assert set(changed_keys(deleted)) & set(surrogate_keys(page)), (
+        "a cached copy keeps a link to an older page that is now empty")
