@@ -143,7 +143,7 @@ class Api:
             "password_hash": auth.hash_password(password, self.config.scrypt_n)})
         return json_response(account, HTTPStatus.CREATED,
                              [("Location", f"/accounts/{account['username']}"),
-                              self.publish(changed)])
+                              *self.publish(changed)])
 
     def log_in(self, request: Request) -> Response:
         data = request.json()
@@ -194,7 +194,7 @@ class Api:
             raise
         self.likes.saw(tweet["id"], 0)
         return json_response(tweet, HTTPStatus.CREATED,
-                             [("Location", f"/tweets/{tweet['id']}"), self.publish(changed)])
+                             [("Location", f"/tweets/{tweet['id']}"), *self.publish(changed)])
 
     def timeline(self, request: Request) -> Response:
         return self.read_tweets(request, f"/tweets?{paging(request)}")
@@ -217,7 +217,7 @@ class Api:
         tweet, changed = self.store.tagged("PUT", f"/tweets/{tweet_id(request)}", {
             "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
             missing="no such tweet")
-        return json_response(self.with_pending(tweet), headers=[self.publish(changed)])
+        return json_response(self.with_pending(tweet), headers=self.publish(changed))
 
     def delete_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
@@ -225,7 +225,7 @@ class Api:
         _, changed = self.store.tagged("DELETE", f"/tweets/{tweet}?author_id={author_id}",
                                        missing="no such tweet")
         self.likes.forget(tweet)
-        return Response(HTTPStatus.NO_CONTENT, headers=[self.publish(changed)])
+        return Response(HTTPStatus.NO_CONTENT, headers=self.publish(changed))
 
     def like(self, request: Request) -> Response:
         tweet = tweet_id(request)
@@ -305,10 +305,11 @@ class Api:
         page["tweets"] = [self.with_pending(tweet) for tweet in page["tweets"]]
         return json_response(page, headers=tagged(keys))
 
-    def publish(self, changed: list[str]) -> tuple[str, str]:
+    def publish(self, changed: list[str]) -> list[tuple[str, str]]:
         """Put what a write made untrue in the feed; return the header naming the keys
-        published now (the cache relaying the answer drops those at once)."""
-        return CHANGED_KEYS, key_header(self.writes.publish(changed))
+        published now (the cache relaying the answer drops those at once), if any."""
+        published = self.writes.publish(changed)
+        return [(CHANGED_KEYS, key_header(published))] if published else []
 
     def with_pending(self, tweet: dict[str, Any]) -> dict[str, Any]:
         """Count a tweet's likes that are received but not yet written."""
