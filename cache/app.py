@@ -307,7 +307,11 @@ class CachingProxy:
                 return
             self._refreshing.add(key)
             self.revalidations += 1
-        self._refresher.submit(self._refresh, request)
+        try:
+            self._refresher.submit(self._refresh, request)
+        except RuntimeError:  # stopping: the stale answer stands, nothing is fetched again
+            with self._lock:
+                self._refreshing.discard(key)
 
     def _refresh(self, request: Request) -> None:
         try:
