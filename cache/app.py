@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cache.follower import Followers
 from cache.ttl import TTLCache
@@ -177,7 +177,7 @@ class CachingProxy:
                 state = "STALE"
                 with self._lock:
                     self.stale_hits += 1
-                self.revalidate(request)
+                self.revalidate(request.target)  # unless already under way
             return Response(200, stored.body,
                             [*stored.headers, ("X-Cache", state), ("Age", str(int(age)))])
         if request.method == "HEAD":  # a HEAD answer has no body to share or store
@@ -274,15 +274,23 @@ class CachingProxy:
             self._stale.clear()
 
     def soften(self, keys: list[str]) -> None:
-        """Mark the entries tagged with ``keys`` stale (a soft change: a like count moved)."""
+        """Apply a soft change (a like count moved): fetch the tagged entries readers use
+        again at once, answering the old copy meanwhile; drop those nobody read since they
+        were stored, as a hard change would, rather than fetch what may not be asked for."""
         now = self.cache.clock()
         with self._lock:
             for flight in self._flights:
                 flight.softened.update(keys)
-            for key in self.cache.keys_tagged(keys):
-                self._stale.setdefault(key, now)
+            tagged = self.cache.tagged(keys)
+            for key, read in tagged.items():
+                if read:
+                    self._stale.setdefault(key, now)
             while len(self._stale) > self.cache.max_entries:  # keys since evicted or dropped
                 del self._stale[next(iter(self._stale))]
+            self.cache.drop_keys([key for key, read in tagged.items() if not read])
+        for key, read in tagged.items():
+            if read:
+                self.revalidate(key)
 
     def staleness(self, key: str) -> bool:
         """Tell whether ``key``'s entry is stale but may still be answered; drop it when it
@@ -297,11 +305,10 @@ class CachingProxy:
         self.cache.discard(key)
         return False
 
-    def revalidate(self, request: Request) -> None:
+    def revalidate(self, key: str) -> None:
         """Fetch a stale entry again in the background, once at a time per key."""
-        key = request.target
-        if request.method != "GET":  # a HEAD answer has no body to store
-            return
+        path, _, query = key.partition("?")
+        request = Request("GET", key, unquote(path), query, {})
         with self._lock:
             if key in self._refreshing:
                 return

@@ -35,6 +35,7 @@ class Entry(Generic[V]):
     stored_at: float
     path: str
     tags: tuple[str, ...] = ()
+    read: bool = False  # answered a hit since it was stored
 
 
 @dataclass
@@ -67,6 +68,7 @@ class TTLCache(Generic[V]):
                 return None
             self._by_use.move_to_end(key)
             self.stats.hits += 1
+            entry.read = True
             return entry.value, now - entry.stored_at
 
     def put(self, key: str, value: V, tags: tuple[str, ...] = ()) -> None:
@@ -109,10 +111,19 @@ class TTLCache(Generic[V]):
             self.stats.dropped_by_key += len(keys)
             return len(keys)
 
-    def keys_tagged(self, tags: list[str]) -> set[str]:
-        """Return the keys of the entries carrying any of these surrogate keys."""
+    def tagged(self, tags: list[str]) -> dict[str, bool]:
+        """Return the keys of the entries carrying any of these surrogate keys, each with
+        whether it answered a hit since it was stored."""
         with self._lock:
-            return {key for tag in tags for key in self._tagged.get(tag, ())}
+            return {key: self._by_age[key].read
+                    for tag in tags for key in self._tagged.get(tag, ())}
+
+    def drop_keys(self, keys: list[str]) -> None:
+        """Drop these entries, counted as dropped by their surrogate keys."""
+        with self._lock:
+            for key in keys:
+                self._remove(key)
+            self.stats.dropped_by_key += len(keys)
 
     def clear(self) -> int:
         """Drop every entry; return how many."""

@@ -23,7 +23,9 @@ def outgoing_headers(request: Request) -> wire.Headers:
     headers.pop("host", None)
     headers.pop("content-length", None)
     forwarded = headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = f"{forwarded}, {request.client}" if forwarded else request.client
+    if request.client:  # none for a request a proxy makes of its own (a cache refetching)
+        headers["x-forwarded-for"] = f"{forwarded}, {request.client}" if forwarded \
+            else request.client
     return headers
 
 

@@ -155,7 +155,7 @@ ALL = ["/tweets/7", "/tweets?limit=5", "/hashtags/cats/tweets", "/tweets/6"]
 
 def test_dropping_a_key_drops_exactly_the_entries_carrying_it(clock: FakeClock) -> None:
     cache = tagged_cache(clock)
-    assert cache.keys_tagged(["tweet/7"]) == {"/tweets/7", "/tweets?limit=5",
+    assert set(cache.tagged(["tweet/7"])) == {"/tweets/7", "/tweets?limit=5",
                                               "/hashtags/cats/tweets"}
     assert cache.drop_tagged(["tweet/7"]) == 3
     assert stored_keys(cache, *ALL) == ["/tweets/6"]
@@ -217,10 +217,10 @@ def test_evicted_and_expired_entries_leave_no_keys_behind(clock: FakeClock) -> N
     cache = cache_with(clock, max_entries=1)
     cache.put("/a", "a", ("k/a", "shared"))
     cache.put("/b", "b", ("k/b", "shared"))  # evicts /a
-    assert cache.keys_tagged(["k/a", "shared"]) == {"/b"}
+    assert cache.tagged(["k/a", "shared"]) == {"/b": False}
     clock.advance(61)
     assert cache.get("/b") is None  # expired
-    assert cache.keys_tagged(["k/b", "shared"]) == set()
+    assert cache.tagged(["k/b", "shared"]) == {}
     assert cache.drop_tagged(["k/a", "k/b", "shared"]) == 0
 
 
@@ -250,3 +250,16 @@ def test_after_clear_the_least_recently_used_is_still_the_one_evicted(clock: Fak
     assert stored_keys(cache, "/a", "/b", "/c", "/d") == ["/a", "/c", "/d"]
     assert cache.stats.evictions == 2  # one before the clear, one now
     assert cache.drop_tagged(["k/b"]) == 0
+
+
+def test_tagged_tells_which_entries_answered_a_hit_since_they_were_stored(
+        clock: FakeClock) -> None:
+    cache = cache_with(clock)
+    cache.put("/read", "r", ("k",))
+    cache.put("/unread", "u", ("k",))
+    assert cache.get("/read") is not None
+    assert cache.tagged(["k"]) == {"/read": True, "/unread": False}
+    cache.put("/read", "r2", ("k",))  # a fresh copy has not been read yet
+    assert cache.tagged(["k"]) == {"/read": False, "/unread": False}
+    cache.drop_keys(["/unread"])
+    assert cache.tagged(["k"]) == {"/read": False} and cache.stats.dropped_by_key == 1
