@@ -14,11 +14,12 @@ key at most once per interval:
   together once per interval, so that a page showing twenty liked tweets is refreshed once a
   second rather than twenty times.
 
-What is published at the end of an interval is published ``soft``: a cache keeps answering
-such an entry for the moment it takes to fetch it again (RFC 5861's stale-while-revalidate)
-instead of making its readers wait on a miss. That costs no truth that coalescing had not
-already given up: those keys were untrue for up to an interval anyway. A leading edge is
-published hard, so the first reader after a lone write never sees the old copy.
+What is published at the end of an interval is published ``soft``: a cache fetches such an
+entry again at once and keeps answering the old copy for the moment that takes (RFC 5861's
+stale-while-revalidate), instead of making its readers wait on a miss. That costs no truth
+that coalescing had not already given up: those keys were untrue for up to an interval
+anyway. A leading edge is published hard, so the first reader after a lone write never sees
+the old copy.
 
 A reader on any replica sees a write within about one interval.
 """

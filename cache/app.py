@@ -11,10 +11,11 @@ Every stored answer is indexed by the surrogate keys of its Surrogate-Key header
 cache follows its upstream's change feed (``cache.follower``): what another replica's write
 made untrue is dropped here within moments, not at the end of the TTL. A fetch that was under
 way when one of its keys changed is answered but not stored. Keys the feed names ``soft``
-(like counts, which may lag by design) mark their entries stale instead: for up to
-CACHE_STALE_S a stale entry is still answered (``X-Cache: STALE``) while one background fetch
-replaces it (RFC 5861's stale-while-revalidate), so readers of a much-liked tweet never wait
-on a miss. Without a reachable feed the cache lives by its TTL alone.
+(like counts, lists under a stream of writes) are fetched again at once for the entries
+readers use, the old copy still answered meanwhile (``X-Cache: STALE``, for at most
+CACHE_STALE_S: RFC 5861's stale-while-revalidate), so readers of a much-liked tweet never wait
+on a miss; entries nobody read since they were stored are dropped. Without a reachable feed
+the cache lives by its TTL alone.
 
 Environment: HOST (127.0.0.1), PORT (8101; dbcache 8300), UPSTREAM_URL (http://127.0.0.1:8200;
 dbcache http://127.0.0.1:8400), CACHE_TTL_S (60), CACHE_MAX_ENTRIES (10000),

@@ -10,7 +10,7 @@ memcache does by tailing the database's commit log.
 The answer is ``{"epoch", "seq", "keys", "soft", "time"}``: the keys changed after ``N`` up
 to ``seq`` (``time`` is when the newest of them was published, for the follower's lag), at
 once when there are any, else after up to ``S`` seconds with none. ``keys`` must be dropped;
-``soft`` keys (like counts, which may lag by design) may be served a moment longer while the
+``soft`` keys (like counts, which may lag by design) may be answered a moment longer while the
 follower fetches them again (RFC 5861's stale-while-revalidate). It is ``"reset": true`` when
 the follower's epoch is not this process's (a restart: anything may have changed) or when
 ``N`` is older than the changes kept; the follower then drops everything.
