@@ -30,6 +30,7 @@ from httpkit.errors import HTTPError
 from httpkit.messages import Request, Response, is_number, json_response
 
 KEEP = 10_000  # changes kept; a follower further behind than this is told to reset
+KEEP_KEYS = 100_000  # ... and keys kept in them, so that memory stays bounded (~10 MB)
 MOST_KEYS = 5_000  # more keys than this in one answer: a reset is cheaper to apply
 MOST_WAIT_S = 30.0
 NO_STORE = [("Cache-Control", "no-store")]
@@ -47,10 +48,13 @@ class Change:
 class ChangeFeed:
     """The keys made untrue by each write, newest ``keep`` of them, with a long poll."""
 
-    def __init__(self, keep: int = KEEP, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, keep: int = KEEP, clock: Callable[[], float] = time.time,
+                 keep_keys: int = KEEP_KEYS) -> None:
         self.epoch = secrets.token_hex(8)  # new in every process: a restart is a reset
         self.seq = 0
         self.clock = clock
+        self.keep_keys = keep_keys
+        self._kept_keys = 0
         self._changes: deque[Change] = deque(maxlen=keep)
         self._changed = threading.Condition()
         self._closed = False
@@ -63,7 +67,12 @@ class ChangeFeed:
             return 0
         with self._changed:
             self.seq += 1
+            if len(self._changes) == self._changes.maxlen:
+                self._kept_keys -= len(self._changes[0].keys)  # about to be pushed out
             self._changes.append(Change(self.seq, self.clock(), unique, soft))
+            self._kept_keys += len(unique)
+            while self._kept_keys > self.keep_keys and len(self._changes) > 1:
+                self._kept_keys -= len(self._changes.popleft().keys)
             self._changed.notify_all()
             return self.seq
 

@@ -246,3 +246,15 @@ def test_keys_are_readable_and_ignore_case_where_names_do() -> None:
     assert account_key("Alice") == "account/alice"
     assert tag_key("Søk") == "tag/søk"
     assert key_header(["tweet/7", "timeline", "tweet/7"]) == "tweet/7 timeline"
+
+
+def test_the_feed_keeps_a_bounded_number_of_keys_and_resets_who_fell_behind_them() -> None:
+    feed = ChangeFeed(keep=100, keep_keys=10)
+    for n in range(6):
+        feed.publish([f"tweet/{n}a", f"tweet/{n}b"])  # 12 keys: the oldest change goes
+    assert feed.read(feed.epoch, 0).get("reset") is True  # its keys are no longer known
+    assert feed.read(feed.epoch, 1)["keys"] == [f"tweet/{n}{s}" for n in range(1, 6)
+                                                for s in "ab"]
+    big = feed.publish([f"k/{n}" for n in range(25)])  # one change larger than the budget
+    assert feed.read(feed.epoch, big - 1)["keys"][:2] == ["k/0", "k/1"]  # kept whole
+    assert feed.read(feed.epoch, big - 2).get("reset") is True
