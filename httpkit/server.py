@@ -295,10 +295,14 @@ def serve(server: Server, workers: int = 1) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN if is_child else stop)  # the parent relays it
     signal.signal(signal.SIGTERM, stop)
+    lifeline = os.environ.get("LAUNCHER_FD", "")
     if is_child:
         threading.Thread(target=stop_when_orphaned, args=(parent, stop), name="parent-watch",
                          daemon=True).start()
-    else:
+    elif lifeline.isdigit():
+        threading.Thread(target=stop_when_launcher_gone, args=(int(lifeline), stop, server.name),
+                         name="launcher-watch", daemon=True).start()
+    if not is_child:
         log.info("%s: listening on %s (%d worker%s)", server.name, server.url, max(workers, 1),
                  "" if workers <= 1 else "s")
     try:
@@ -328,6 +332,21 @@ def stop_when_orphaned(parent: int, stop: Callable[[int, object], None]) -> None
     that no orphan keeps the port."""
     while os.getppid() == parent:
         time.sleep(0.5)
+    stop(signal.SIGTERM, None)
+
+
+def stop_when_launcher_gone(fd: int, stop: Callable[[int, object], None], name: str) -> None:
+    """Stop gracefully once the launcher that started this service has died: the pipe whose
+    write end only it holds then reads end-of-file (``stack.launcher``). The wait set in
+    LAUNCHER_STOP_DELAY_S lets the services in front stop first."""
+    try:
+        while os.read(fd, 64):
+            pass
+    except OSError:  # no such pipe here (the variable was copied by hand): nothing to watch
+        return
+    delay = float(os.environ.get("LAUNCHER_STOP_DELAY_S", "0") or 0)
+    log.warning("%s: the launcher is gone; stopping in %g s", name, delay)
+    time.sleep(delay)
     stop(signal.SIGTERM, None)
 
 
