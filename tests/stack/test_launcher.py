@@ -31,6 +31,7 @@ class Launcher:
     """``python -m stack`` in a subprocess, its output gathered line by line."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
         self.proc = subprocess.Popen([sys.executable, "-m", "stack"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out: list[str] = []
@@ -127,11 +128,17 @@ def test_a_killed_launchers_services_stop_by_themselves_the_api_flushing_its_lik
         like(api, tweet["id"])  # pending: LIKE_MAX_AGE_S is 60 s
     api.close()
     launcher.proc.kill()  # no Ctrl-C, no chance to stop anything
-    assert wait_until(lambda: not any(alive(pid) for pid in before.values()), timeout=10), \
-        [name for name, pid in before.items() if alive(pid)]
-    with sqlite3.connect(tmp_path / "data" / "twitter.sqlite3") as db:
-        [(likes,)] = db.execute("select likes from tweets where id = ?", (tweet["id"],))
-    assert likes == 3  # the api flushed them to the store before the store stopped
+    again = Launcher(launcher.env)  # `make run` at once, while the old services still stop
+    try:
+        assert wait_until(lambda: not any(alive(pid) for pid in before.values()), timeout=10), \
+            [name for name, pid in before.items() if alive(pid)]
+        with sqlite3.connect(tmp_path / "data" / "twitter.sqlite3") as db:
+            [(likes,)] = db.execute("select likes from tweets where id = ?", (tweet["id"],))
+        assert likes == 3  # the api flushed them to the store before the store stopped
+        again.wait_for(again.out, r"All services are up")
+        assert http_get(f"{lb}/tweets/{tweet['id']}")[0] == 200
+    finally:
+        assert again.stop() == 0
 
 
 def test_a_port_in_use_is_named_with_the_process_holding_it(tmp_path: Path) -> None:
