@@ -30,6 +30,7 @@ from httpkit.routing import Router
 log = logging.getLogger(__name__)
 
 BODYLESS_STATUSES = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
+DRAIN_S = 10.0  # how long a stopping server waits for the requests under way
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -73,8 +74,16 @@ class Handler(BaseHTTPRequestHandler):
             self.server.deadlines.pop(self, None)
         if request is None:
             return
-        response = self.server.respond(request)
-        self.send(response, request.method == "HEAD")
+        if not self.server.begin():  # stopping, its resources closing: no answer but a close
+            self.close_connection = True
+            return
+        try:
+            response = self.server.respond(request)
+            if self.server.draining:
+                self.close_connection = True  # this one is answered, no more on this connection
+            self.send(response, request.method == "HEAD")
+        finally:
+            self.server.end()
 
     def read_request(self) -> Request | None:
         """Parse one request off the connection; None when the client has gone."""
@@ -188,8 +197,14 @@ class Server(ThreadingHTTPServer):
         self.request_timeout = request_timeout
         self.deadlines: dict[Handler, float] = {}
         self.on_start: list[Callable[[], None]] = []  # background work, begun when serving
-        self.on_close: list[Callable[[], None]] = []
+        self.on_stop: list[Callable[[], None]] = []  # when stopping begins (end long polls)
+        self.on_close: list[Callable[[], None]] = []  # once the requests under way are done
         self.worker = 0  # which of ``serve``'s pre-forked workers this process is (0: first)
+        # Draining on stop: requests under way are finished before the close hooks run.
+        self.draining = False
+        self.closing = False
+        self.in_flight = 0
+        self._quiet = threading.Condition()
         self._date = (0, "")
         super().__init__(address, Handler)
 
@@ -262,7 +277,38 @@ class Server(ThreadingHTTPServer):
                     except OSError:
                         pass
 
+    def begin(self) -> bool:
+        """Count a request as under way; False once the close hooks may be running."""
+        with self._quiet:
+            if self.closing:
+                return False
+            self.in_flight += 1
+            return True
+
+    def end(self) -> None:
+        """Count a request as answered."""
+        with self._quiet:
+            self.in_flight -= 1
+            self._quiet.notify_all()
+
+    def drain(self, timeout: float = DRAIN_S) -> None:
+        """Wait, at most ``timeout`` s, until no request is under way (new ones may still come
+        on kept-alive connections: each is answered, with Connection: close)."""
+        self.draining = True
+        hooks, self.on_stop = self.on_stop, []
+        for hook in hooks:
+            hook()
+        deadline = time.monotonic() + timeout
+        with self._quiet:
+            while self.in_flight and time.monotonic() < deadline:
+                self._quiet.wait(deadline - time.monotonic())
+            if self.in_flight:
+                log.warning("%s: %d requests still under way after %g s; stopping anyway",
+                            self.name, self.in_flight, timeout)
+            self.closing = True
+
     def server_close(self) -> None:
+        self.drain()
         hooks, self.on_close = self.on_close, []
         for hook in hooks:
             hook()
