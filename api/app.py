@@ -388,7 +388,10 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
     server = ApiServer(Api(config, store, likes, tokens), config)
     api = server.api
     server.on_start.extend([likes.start, api.writes.start, api.liked.start])
-    server.on_close.extend([likes.stop, api.writes.stop, api.liked.stop, api.feed.close])
+    # On stop, what waits for its interval goes out and waiting followers are answered (a
+    # long poll is not drained); once the requests under way are done, the likes are flushed.
+    server.on_stop.extend([api.writes.stop, api.liked.stop, api.feed.close])
+    server.on_close.append(likes.stop)
     server.on_close.append(store.upstream.close)
     return server
 

@@ -57,7 +57,8 @@ class ChangeFeed:
         self._kept_keys = 0
         self._changes: deque[Change] = deque(maxlen=keep)
         self._changed = threading.Condition()
-        self._closed = False
+        self._wakes = 0  # each wake() answers the long polls waiting at that moment
+        self.closed = False
 
     def publish(self, keys: Iterable[str], soft: bool = False) -> int:
         """Record the keys a write made untrue (``soft``: they may be revalidated rather
@@ -80,20 +81,28 @@ class ChangeFeed:
         """Return what changed after ``after``, waiting up to ``wait`` s for a change."""
         deadline = time.monotonic() + min(wait, MOST_WAIT_S)
         with self._changed:
+            wakes = self._wakes
             while True:
                 if epoch != self.epoch or after > self.seq or self._lost(after):
                     return self._reset()
                 if after < self.seq:
                     return self._since(after)
                 left = deadline - time.monotonic()
-                if left <= 0 or self._closed:
+                if left <= 0 or self.closed or self._wakes != wakes:
                     return {"epoch": self.epoch, "seq": self.seq, "keys": [], "soft": []}
                 self._changed.wait(left)
 
     def close(self) -> None:
-        """Answer every waiting follower now (the service is stopping)."""
+        """Answer every waiting follower now, and any later one 503 (the service is
+        stopping)."""
         with self._changed:
-            self._closed = True
+            self.closed = True
+        self.wake()
+
+    def wake(self) -> None:
+        """Answer every waiting follower now, with what there is."""
+        with self._changed:
+            self._wakes += 1
             self._changed.notify_all()
 
     def _lost(self, after: int) -> bool:
@@ -128,6 +137,9 @@ def changes_handler(feed: ChangeFeed) -> Callable[[Request], Response]:
             raise HTTPError(HTTPStatus.BAD_REQUEST,
                             "after must be a sequence number and wait a number of seconds",
                             "invalid_query")
+        if feed.closed:
+            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "the service is stopping",
+                            "stopping")
         answer = feed.read(query.get("epoch", ""), int(after), float(wait))
         return json_response(answer, headers=NO_STORE)
     return changes

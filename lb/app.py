@@ -10,10 +10,10 @@ one; one whose upstream failed after receiving it is replayed only if it is a GE
 
 Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
 LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
-LB_WORKERS (processes sharing the port: 2, or 1 on a one-core machine; two gave +23% req/s in
-docs/bench/chain.md. They share the round-robin turn and the request counts through
-``lb.tally``; each checks health on its own, and /_lb/stats shows the answering worker's
-health view), LOG_REQUESTS (off).
+LB_WORKERS (processes sharing the port: 2, or 1 on a one-core machine; see docs/REPORT.md.
+Above 1, a master process forks them and replaces one that dies. They share the round-robin
+turn and the request counts through ``lb.tally``; each checks health on its own, and
+/_lb/stats shows the answering worker's health view), LOG_REQUESTS (off).
 
 Own routes: GET /healthz, GET /_lb/stats; GET /_changes is a 404 (the caches' change feed is
 not served through the load balancer).

@@ -32,11 +32,18 @@ class Tally:
         self.rows: dict[str, int] = {}  # this worker's address -> byte offset of its row
 
     def attach(self, worker: int) -> None:
-        """Write to worker ``worker``'s section from now on (in that worker, after the fork)."""
+        """Write to worker ``worker``'s section from now on (in that worker, after the fork).
+        A worker started in place of one that died takes over its rows, counts and all."""
         if not 0 <= worker < self.workers:
             raise ValueError(f"worker {worker} of {self.workers}")
         self.section = worker
         self.rows = {}
+        for row in range(ROWS):
+            offset = row_offset(worker, row)
+            name = NAME.unpack_from(self.memory, offset)[0].rstrip(b"\0")
+            if not name:
+                break
+            self.rows[name.decode(errors="replace")] = offset
 
     def turn(self) -> int:
         """Return the next round-robin turn (racy by design: see the module's docstring)."""

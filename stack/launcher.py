@@ -1,10 +1,14 @@
 """Start every service as a local process, wait for each health check, print the URLs, and on
-Ctrl-C (or SIGTERM) stop them front to back so that pending work is flushed downstream.
+Ctrl-C (or SIGTERM, or the SIGHUP of a closed terminal) stop them front to back so that
+pending work is flushed downstream.
 
-A service that exits while the stack runs (killed, say, to watch the lb route around a dead
-cache) is reported with the command that starts it again; the others keep running, as
-under `docker compose up`. The launcher is not a supervisor: it restarts nothing by itself,
-so it never fights an operator who restarts a service by hand.
+The launcher supervises what it starts: a service that exits while the stack runs (killed,
+say, to watch the lb route around a dead cache) is started again with the same environment,
+after a pause that doubles while it keeps dying young, and the console says so; the others
+keep running meanwhile. Every service holds the read end of a pipe whose write end only the
+launcher has (LAUNCHER_FD): if the launcher dies without stopping them (SIGKILL), they read
+its end and stop by themselves within a couple of seconds, the store last
+(LAUNCHER_STOP_DELAY_S), so that the api can still flush its likes to it.
 
 Environment: CACHES (2), DATA_DIR (./data), HOST (127.0.0.1), and <SERVICE>_PORT to move a
 service off its default port (STORE_PORT=8400, ...; CACHE_PORT is the first cache's port).
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -30,6 +33,12 @@ from httpkit.config import ConfigError, env_int, env_str
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
+PORT_WAIT_S = 5.0  # a port still held by the last run's services, stopping on their own
+RESTART_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # pauses before restarting a service that keeps dying
+YOUNG_S = 10.0  # an exit this soon after a start counts as dying young
+# How long each service waits, once the launcher is gone, before it stops: the front first,
+# the store last, so that the api's last like batch still finds the store up.
+STOP_DELAY_S = {"store": 1.5, "dbcache": 1.0}
 
 
 @dataclass(frozen=True)
@@ -68,53 +77,56 @@ def default_ports() -> dict[str, int]:
 
 
 class Stack:
-    """A set of running service processes."""
+    """A set of running service processes, and the pipe that tells them the launcher lives."""
 
     def __init__(self, services: list[Service], host: str, env: dict[str, str]) -> None:
         self.services = services
         self.host = host
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.gone: set[str] = set()  # services whose exit has been reported
+        self.started: dict[str, float] = {}  # when each service's process was started
+        self.failures: dict[str, int] = {}  # how many times in a row it died young
+        # Nothing is ever written: the services only wait for the end-of-file that the
+        # launcher's death (the last write end closing) makes them read.
+        self.lifeline, self._lifeline_w = os.pipe()
 
     def start(self) -> None:
         """Start each service in order and wait for its health check."""
         for service in self.services:
-            check_port_free(self.host, service)
-            env = self.environment(service)
-            # A process group of its own: Ctrl-C reaches only the launcher, which then stops
-            # the services in order (the front first, so the API can flush likes to the store).
-            proc = subprocess.Popen([sys.executable, "-m", service.module], env=env,
-                                    stderr=subprocess.PIPE, process_group=0)
-            self.procs[service.name] = proc
-            assert proc.stderr is not None
-            threading.Thread(target=relay, args=(service.name, proc.stderr), daemon=True).start()
-            wait_healthy(service.url(self.host), proc, service.name)
+            wait_port_free(self.host, service)
+            wait_healthy(service.url(self.host), self.spawn(service), service.name)
+
+    def spawn(self, service: Service) -> subprocess.Popen[bytes]:
+        """Start one service's process (not waiting for it to be healthy)."""
+        # A process group of its own: Ctrl-C reaches only the launcher, which then stops
+        # the services in order (the front first, so the API can flush likes to the store).
+        proc = subprocess.Popen([sys.executable, "-m", service.module],
+                                env=self.environment(service), stderr=subprocess.PIPE,
+                                process_group=0, pass_fds=(self.lifeline,))
+        self.procs[service.name] = proc
+        self.started[service.name] = time.monotonic()
+        assert proc.stderr is not None
+        threading.Thread(target=relay, args=(service.name, proc.stderr), daemon=True).start()
+        return proc
 
     def environment(self, service: Service) -> dict[str, str]:
         """Return the environment the launcher gives ``service``."""
-        return {**self.env, **service.env, "HOST": self.host, "PORT": str(service.port)}
+        return {**self.env, **service.env, "HOST": self.host, "PORT": str(service.port),
+                "LAUNCHER_FD": str(self.lifeline),
+                "LAUNCHER_STOP_DELAY_S": str(STOP_DELAY_S.get(service.module, 0.0))}
 
     def exited(self) -> list[tuple[Service, int]]:
-        """Return the services that exited since the last call, with their exit status."""
-        gone = []
-        for service in self.services:
-            proc = self.procs.get(service.name)
-            if proc is not None and proc.poll() is not None and service.name not in self.gone:
-                self.gone.add(service.name)
-                gone.append((service, proc.returncode))
-        return gone
+        """Return the services whose process has exited, with their exit status."""
+        return [(service, proc.returncode) for service in self.services
+                if (proc := self.procs.get(service.name)) is not None and proc.poll() is not None]
 
-    def running(self) -> bool:
-        """Whether any service is still running."""
-        return any(proc.poll() is None for proc in self.procs.values())
-
-    def restart_command(self, service: Service) -> str:
-        """Return a shell command that starts ``service`` again as the launcher started it."""
-        env = self.environment(service)
-        names = ["HOST", "PORT", *service.env, "DATA_DIR"]
-        settings = " ".join(f"{name}={shlex.quote(env[name])}" for name in names if name in env)
-        return f"{settings} {shlex.quote(sys.executable)} -m {service.module}"
+    def pause_before_restart(self, service: Service) -> float:
+        """Return how long to wait before starting ``service`` again: longer each time it
+        died young, from the first pause again once it had lived a while."""
+        lived = time.monotonic() - self.started.get(service.name, 0.0)
+        failures = self.failures.get(service.name, 0) + 1 if lived < YOUNG_S else 1
+        self.failures[service.name] = failures
+        return RESTART_S[min(failures, len(RESTART_S)) - 1]
 
     def stop(self) -> None:
         """Stop the services front to back: SIGTERM, then SIGKILL after a grace period."""
@@ -130,6 +142,10 @@ class Stack:
                     proc.kill()
                     proc.wait()
         self.procs.clear()
+        # A new pipe for any later start; closing the old write end ends nothing now.
+        os.close(self._lifeline_w)
+        os.close(self.lifeline)
+        self.lifeline, self._lifeline_w = os.pipe()
 
 
 def relay(name: str, stream: IO[bytes]) -> None:
@@ -170,16 +186,54 @@ def free_port() -> int:
     return free_ports(["port"])["port"]
 
 
-def check_port_free(host: str, service: Service) -> None:
-    """Fail clearly when a port is taken, instead of letting the service die obscurely."""
+def wait_port_free(host: str, service: Service) -> None:
+    """Wait a moment for a port that is taken (the services of a launcher that was killed
+    stop by themselves within seconds), then fail clearly, naming who holds it."""
+    deadline = time.monotonic() + PORT_WAIT_S
+    while not port_free(host, service.port):
+        if time.monotonic() > deadline:
+            holder = port_holder(service.port)
+            variable = f"{service.module.upper()}_PORT"
+            raise StackError(f"port {service.port} for {service.name} is in use"
+                             f"{f' by {holder}' if holder else ''} (another `make run`?); stop "
+                             f"it, or set {variable} to another port")
+        time.sleep(0.1)
+
+
+def port_free(host: str, port: int) -> bool:
+    """Tell whether ``port`` can be listened on."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, service.port))
+            probe.bind((host, port))
         except OSError:
-            variable = f"{service.module.upper()}_PORT"
-            raise StackError(f"port {service.port} for {service.name} is in use (another "
-                             f"`make run`?); stop it, or set {variable} to another port") from None
+            return False
+    return True
+
+
+def port_holder(port: int) -> str:
+    """Name the process listening on ``port`` ("PID 123 (python3 -m lb)"), or "" if that
+    cannot be told (not Linux, or another user's process)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                for row in list(rows)[1:]:
+                    fields = row.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])  # state 0A: LISTEN
+        except (OSError, IndexError, ValueError):
+            continue
+    for pid in filter(str.isdigit, os.listdir("/proc") if inodes else []):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] in inodes for fd in fds):
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+                return f"PID {pid} ({command.strip()})"
+        except OSError:
+            continue
+    return ""
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
@@ -203,10 +257,10 @@ class StackError(Exception):
 
 
 def main() -> None:
-    """Run the stack until Ctrl-C or SIGTERM."""
+    """Run the stack until Ctrl-C, SIGTERM or SIGHUP."""
     stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
         host = env_str("HOST", "127.0.0.1")
         env = {**os.environ, "DATA_DIR": os.path.abspath(env_str("DATA_DIR", "data"))}
@@ -230,15 +284,41 @@ def main() -> None:
 
 
 def watch(stack: Stack, stopping: threading.Event) -> None:
-    """Report each service that exits, until ``stopping`` is set or none is left running."""
-    while not stopping.wait(0.5):
+    """Start again each service that exits, until ``stopping`` is set."""
+    restart_at: dict[str, float] = {}  # services waiting out their pause
+    back: dict[str, float] = {}  # restarted services not yet healthy, and since when
+    while not stopping.wait(0.2):
+        now = time.monotonic()
         for service, status in stack.exited():
-            print(f"make run: {service.name} exited ({describe(status)}); the other services "
-                  f"keep running. To start it again, from the project folder:\n"
-                  f"  {stack.restart_command(service)}",
-                  file=sys.stderr, flush=True)
-        if not stack.running():
-            raise StackError("every service has exited")
+            if service.name not in restart_at:
+                pause = stack.pause_before_restart(service)
+                restart_at[service.name] = now + pause
+                back.pop(service.name, None)
+                print(f"make run: {service.name} exited ({describe(status)}); starting it again"
+                      f" in {pause:g} s (the other services keep running)",
+                      file=sys.stderr, flush=True)
+        for service in stack.services:
+            due = restart_at.get(service.name, now + 1) <= now
+            # A port someone else took (a service started again by hand) is not fought over.
+            if due and port_free(stack.host, service.port):
+                del restart_at[service.name]
+                back[service.name] = now
+                stack.spawn(service)
+        for name, since in list(back.items()):
+            service = next(s for s in stack.services if s.name == name)
+            if answers_ok(service.url(stack.host)):
+                del back[name]
+                print(f"make run: {name} is back (PID {stack.procs[name].pid}, "
+                      f"{now - since:.1f} s)", file=sys.stderr, flush=True)
+
+
+def answers_ok(url: str) -> bool:
+    """Tell whether ``url``/healthz answers ok right now."""
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=0.5) as answer:
+            return bool(json.load(answer).get("status") == "ok")
+    except (OSError, ValueError):
+        return False
 
 
 def describe(status: int) -> str:

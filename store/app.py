@@ -306,7 +306,7 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> Serve
     app = StoreApp(db)
     server = Server((config.host, config.port), app.routes(), name="store",
                     log_requests=config.log_requests)
-    server.on_close.append(app.feed.close)
+    server.on_stop.append(app.feed.close)  # waiting followers are answered, not drained
     server.on_close.append(db.close)
     return server
 

@@ -111,6 +111,8 @@ class FakeUpstream:
         router.add("GET", "/_changes", self.changes)
         self.server = HangingUpServer(("127.0.0.1", port), router, name="fake-upstream",
                                       idle_timeout=5.0)
+        # Stopping drains the requests under way: a waiting long poll is answered first.
+        self.server.on_stop.append(lambda: self.feed.wake() if self.feed else None)
         self.thread: threading.Thread | None = None
 
     @property

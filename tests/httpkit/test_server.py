@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpkit
 from httpkit import Router, Server, Upstream
+from tests.fakes import wait_until
 from tests.httpkit.helpers import SECRET, CountingServer, StartServer, server_address
 
 
@@ -220,3 +222,49 @@ def test_start_hooks_run_when_serving_begins_and_close_hooks_once() -> None:
         httpkit.stop_thread(server, thread)
     server.server_close()  # a second close must not run the hooks again
     assert events == ["started", "closed"]
+
+
+def test_stopping_finishes_the_requests_under_way_before_the_close_hooks_run() -> None:
+    # A like taken as the api stops must be answered and journaled, not meet a closed journal
+    # (before: 500 "Cannot operate on a closed database").
+    release, entered = threading.Event(), threading.Event()
+    events: list[str] = []
+
+    def slow(request: httpkit.Request) -> httpkit.Response:
+        entered.set()
+        release.wait(5)
+        events.append("answered")
+        return httpkit.json_response({"ok": True})
+
+    router = Router()
+    router.add("GET", "/slow", slow)
+    server = Server(("127.0.0.1", 0), router)
+    server.on_stop.append(lambda: events.append("stopping"))
+    server.on_close.append(lambda: events.append("closed"))
+    thread = httpkit.start_in_thread(server)
+    answers: list[Answer] = []
+    asking = threading.Thread(target=lambda: answers.append(ask(server, "GET", "/slow")))
+    asking.start()
+    assert entered.wait(5)
+    server.shutdown()  # what SIGTERM does: no more connections accepted
+    thread.join(5)
+    closing = threading.Thread(target=server.server_close)
+    closing.start()
+    assert wait_until(lambda: events == ["stopping"])
+    closing.join(0.2)
+    assert closing.is_alive() and events == ["stopping"]  # the close waits for the request
+    release.set()
+    asking.join(5)
+    closing.join(5)
+    assert events == ["stopping", "answered", "closed"]
+    [answer] = answers
+    assert answer.status == 200 and answer.headers["Connection"] == "close"
+
+
+def test_a_request_arriving_once_the_close_hooks_may_run_gets_no_answer() -> None:
+    server = Server(("127.0.0.1", 0), Router())
+    assert server.begin()
+    server.end()
+    server.drain(timeout=0)
+    assert server.closing and not server.begin()  # its connection is closed, unanswered
+    server.server_close()

@@ -55,3 +55,16 @@ def test_every_worker_advances_the_same_turn() -> None:
 def test_a_worker_number_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError):
         Tally(workers=2).attach(2)
+
+
+def test_a_worker_started_in_place_of_a_dead_one_takes_over_its_rows() -> None:
+    dead = Tally(workers=2)
+    dead.attach(1)
+    for address in ("a:1", "b:2", "a:1"):
+        dead.add(address, False)
+    replacement = Tally(workers=2)
+    replacement.memory = dead.memory  # the same shared map, as after a fork
+    replacement.attach(1)
+    replacement.add("b:2", False)  # not written over "a:1", the dead worker's first row
+    replacement.add("c:3", True)
+    assert replacement.totals() == {"a:1": (2, 0), "b:2": (2, 0), "c:3": (0, 1)}

@@ -1,4 +1,5 @@
-"""`LB_WORKERS=2`: the lb as two processes sharing one port, started and stopped for real."""
+"""`LB_WORKERS=2`: the lb as two worker processes sharing one port under a master that only
+watches them, started, stopped and killed for real."""
 from __future__ import annotations
 
 import json
@@ -53,12 +54,12 @@ def test_two_workers_share_the_port_and_stop_together(lab: Lab) -> None:
             workers.add(stats["worker"])
             counted.append(stats["upstreams"][0]["requests"])
         assert len(upstream.requests("GET")) == 40
-        assert len(workers) == 2 and lb.pid in workers
+        assert len(workers) == 2 and lb.pid not in workers  # the master serves nothing
         # Whichever worker answers counts what both forwarded (before: only its own).
         assert counted == list(range(1, 41))
         lb.send_signal(signal.SIGTERM)
         assert lb.wait(timeout=10) == 0
-        for pid in workers - {lb.pid}:  # the other worker is gone too, not orphaned
+        for pid in workers:  # the workers are gone too, not orphaned
             assert not running(pid)
     finally:
         if lb.poll() is None:
@@ -81,29 +82,52 @@ def test_two_workers_keep_one_round_robin_between_them(lab: Lab) -> None:
         lb.wait(timeout=10)
 
 
-def test_a_worker_whose_parent_is_killed_stops_and_frees_the_port(lab: Lab) -> None:
+def test_workers_whose_master_is_killed_stop_and_free_the_port(lab: Lab) -> None:
     upstream = lab.upstream()
     lb, url = start_two_workers(upstream.address)
     workers: set[int] = set()
     try:
         workers = workers_seen(url)
         assert len(workers) == 2
-        [child] = workers - {lb.pid}
-        lb.kill()  # SIGKILL: the parent cannot pass the stop on
+        lb.kill()  # SIGKILL: the master cannot pass the stop on
         lb.wait()
         deadline = time.monotonic() + 10
-        while running(child) and time.monotonic() < deadline:
+        while any(map(running, workers)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not running(child)  # before: an orphan kept serving the port
+        assert not any(map(running, workers))  # before: an orphan kept serving the port
         with pytest.raises(OSError):
             http_get(f"{url}/healthz")
     finally:
         if lb.poll() is None:
             lb.kill()
             lb.wait()
-        for pid in workers - {lb.pid}:
+        for pid in workers:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_worker_is_replaced_and_the_counts_go_on(lab: Lab) -> None:
+    upstream = lab.upstream()
+    lb, url = start_two_workers(upstream.address)
+    try:
+        workers = workers_seen(url)
+        for n in range(10):
+            assert http_get(f"{url}/tweets/{n}")[0] == 200
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        assert wait_until(lambda: not running(victim))
+        replaced: set[int] = set()
+        deadline = time.monotonic() + 10
+        while len(replaced) < 2 and time.monotonic() < deadline:  # before: one worker left
+            replaced.add(json.loads(http_get(f"{url}/_lb/stats")[1])["worker"])
+        assert len(replaced) == 2 and victim not in replaced
+        assert http_get(f"{url}/tweets/10")[0] == 200
+        stats = json.loads(http_get(f"{url}/_lb/stats")[1])
+        assert stats["workers"] == 2
+        assert stats["upstreams"][0]["requests"] == 11  # the dead worker's counts kept
+    finally:
+        lb.terminate()
+        assert lb.wait(timeout=10) == 0
 
 
 def running(pid: int) -> bool:

@@ -1,12 +1,14 @@
 """`make run` itself (``python -m stack``) as a user runs it: the URLs and PIDs it prints, a
-service killed while the stack runs (reported with the command that starts it again, the rest
-left running), that command, and Ctrl-C."""
+service killed while the stack runs (started again by the launcher, the rest left running),
+the launcher itself killed (its services stop by themselves, the api flushing), a port in
+use, and Ctrl-C."""
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +20,7 @@ from typing import IO
 import pytest
 
 from stack.launcher import describe, free_ports
+from tests.api.helpers import Client, join, like, post_tweet
 from tests.fakes import answers_ok, http_get, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +31,7 @@ class Launcher:
     """``python -m stack`` in a subprocess, its output gathered line by line."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
         self.proc = subprocess.Popen([sys.executable, "-m", "stack"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out: list[str] = []
@@ -80,33 +84,73 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
             launcher.stop()
 
 
-def test_a_killed_cache_is_reported_the_rest_keep_serving_and_the_command_restarts_it(
-        launcher: Launcher) -> None:
+def pids(launcher: Launcher) -> dict[str, int]:
+    """Return every service's PID as the launcher printed it."""
     launcher.wait_for(launcher.out, r"All services are up")
-    lb = launcher.wait_for(launcher.out, r"^  lb +(http://\S+) +PID \d+")[1]
-    cache = launcher.wait_for(launcher.out, r"^  cache1 +(http://\S+) +PID (\d+)")
-    os.kill(int(cache[2]), signal.SIGKILL)
-    launcher.wait_for(launcher.err, r"cache1 exited \(killed by SIGKILL\); the other services "
-                                    r"keep running")  # before: the whole stack stopped
-    command = launcher.wait_for(launcher.err, r"^  (HOST=.*-m cache)$")[1]
-    assert launcher.proc.poll() is None
-    assert not answers_ok(f"{cache[1]}/healthz")
-    for _ in range(10):
-        assert http_get(f"{lb}/tweets")[0] == 200  # the lb skips the dead cache
-    words = shlex.split(command)  # VAR=value ... python -m cache, as a shell would run it
-    settings = dict(word.split("=", 1) for word in words if re.match(r"[A-Z_]+=", word))
-    argv = [word for word in words if not re.match(r"[A-Z_]+=", word)]
-    restarted = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **settings},
-                                 stderr=subprocess.DEVNULL)
+    return {found[1]: int(found[2]) for line in launcher.out
+            if (found := re.match(r"^  (\S+) +http://\S+ +PID (\d+)", line))}
+
+
+def alive(pid: int) -> bool:
+    """Tell whether a process runs (a zombie does not: it has exited)."""
     try:
-        # The printed command brings it back on its port.
-        assert wait_until(lambda: answers_ok(f"{cache[1]}/healthz"), timeout=DEADLINE_S)
-        assert http_get(f"{lb}/tweets")[0] == 200
-    finally:
-        restarted.terminate()
-        assert restarted.wait(timeout=15) == 0
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_cache_is_started_again_by_the_launcher_and_the_rest_keep_serving(
+        launcher: Launcher) -> None:
+    before = pids(launcher)
+    lb = launcher.wait_for(launcher.out, r"^  lb +(http://\S+) +PID \d+")[1]
+    cache = launcher.wait_for(launcher.out, r"^  cache1 +(http://\S+) +PID \d+")[1]
+    os.kill(before["cache1"], signal.SIGKILL)
+    launcher.wait_for(launcher.err, r"cache1 exited \(killed by SIGKILL\); starting it again")
+    for _ in range(10):
+        assert http_get(f"{lb}/tweets")[0] == 200  # the lb skips the dead cache meanwhile
+    back = launcher.wait_for(launcher.err, r"cache1 is back \(PID (\d+)")  # nobody typed a thing
+    restarted = int(back[1])
+    assert restarted != before["cache1"] and answers_ok(f"{cache}/healthz")
     assert launcher.stop() == 0
     assert "Stopped." in "".join(launcher.out)
+    assert not any(alive(pid) for pid in [restarted, *before.values()])  # the new one too
+
+
+def test_a_killed_launchers_services_stop_by_themselves_the_api_flushing_its_likes(
+        launcher: Launcher, tmp_path: Path) -> None:
+    before = pids(launcher)
+    lb = launcher.wait_for(launcher.out, r"^  lb +(http://\S+) +PID \d+")[1]
+    api = Client(lb)
+    alice = join(api, "alice")
+    tweet = post_tweet(api, alice, "like me before the launcher dies")
+    for _ in range(3):
+        like(api, tweet["id"])  # pending: LIKE_MAX_AGE_S is 60 s
+    api.close()
+    launcher.proc.kill()  # no Ctrl-C, no chance to stop anything
+    again = Launcher(launcher.env)  # `make run` at once, while the old services still stop
+    try:
+        assert wait_until(lambda: not any(alive(pid) for pid in before.values()), timeout=10), \
+            [name for name, pid in before.items() if alive(pid)]
+        with sqlite3.connect(tmp_path / "data" / "twitter.sqlite3") as db:
+            [(likes,)] = db.execute("select likes from tweets where id = ?", (tweet["id"],))
+        assert likes == 3  # the api flushed them to the store before the store stopped
+        again.wait_for(again.out, r"All services are up")
+        assert http_get(f"{lb}/tweets/{tweet['id']}")[0] == 200
+    finally:
+        assert again.stop() == 0
+
+
+def test_a_port_in_use_is_named_with_the_process_holding_it(tmp_path: Path) -> None:
+    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": 2})
+    with socket.create_server(("127.0.0.1", ports["store"])):
+        env = {**os.environ, **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+               "DATA_DIR": str(tmp_path / "data")}
+        run = subprocess.run([sys.executable, "-m", "stack"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert f"port {ports['store']} for store is in use by PID {os.getpid()} (" in run.stderr
+    assert "set STORE_PORT to another port" in run.stderr
 
 
 @pytest.mark.parametrize(("status", "said"), [
