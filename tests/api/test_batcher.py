@@ -519,6 +519,17 @@ def test_a_new_batcher_replays_the_journal_of_one_that_crashed(rig: Rig) -> None
     assert rig.batcher().pending(tweet) == 0  # and nothing is sent twice
 
 
+def crash_after_the_store_applied_a_batch(rig: Rig, tweet: int) -> None:
+    """Take 11 likes, send them in a batch the store applies but whose answer is lost, and
+    crash; the store answers again afterwards."""
+    rig.store.lose = 100
+    first = rig.batcher()
+    like(first, tweet, 11)
+    assert first.flush() is False  # applied by the store, never acknowledged
+    crash(first)
+    rig.store.lose = 0
+
+
 def test_a_crash_after_the_store_applied_a_batch_does_not_count_it_twice(rig: Rig) -> None:
     tweet = rig.store.new_tweet()
     rig.store.lose = 100
@@ -540,12 +551,7 @@ def test_a_crash_after_the_store_applied_a_batch_does_not_count_it_twice(rig: Ri
 
 def test_the_running_count_after_replaying_an_applied_batch(rig: Rig) -> None:
     tweet = rig.store.new_tweet()
-    rig.store.lose = 100
-    first = rig.batcher()
-    like(first, tweet, 11)
-    assert first.flush() is False  # applied by the store, never acknowledged
-    crash(first)
-    rig.store.lose = 0
+    crash_after_the_store_applied_a_batch(rig, tweet)
     second = rig.batcher()
     before = second.like(tweet)  # before the fix: 23 (11 stored + 11 in flight + 1)
     assert second.flush() is True
@@ -556,12 +562,7 @@ def test_the_running_count_after_replaying_an_applied_batch(rig: Rig) -> None:
 def test_start_resends_the_journaled_batches_before_its_thread_runs(rig: Rig) -> None:
     # The thread's tick is 30 s here: only start itself can resend within this test.
     tweet = rig.store.new_tweet()
-    rig.store.lose = 100
-    first = rig.batcher()
-    like(first, tweet, 11)
-    assert first.flush() is False  # applied by the store, never acknowledged
-    crash(first)
-    rig.store.lose = 0
+    crash_after_the_store_applied_a_batch(rig, tweet)
     rig.store.add_likes(tweet, 3)  # another instance, meanwhile
     second = rig.batcher(tick=30.0)
     second.start()
