@@ -30,7 +30,7 @@ class TaggedUpstream:
     def answer(self, request: Request) -> Response:
         version = self.version
         if self.gate is not None:
-            self.gate.wait(timeout=5)
+            self.gate.wait(timeout=15)
         tweet = request.path.rsplit("/", 1)[1]
         return json_response({"tweet": tweet, "version": version},
                              headers=[("Surrogate-Key", f"tweet/{tweet}")])
@@ -131,10 +131,11 @@ def test_an_entry_stale_for_longer_than_the_window_is_no_longer_answered(
     answers: list[tuple[str, int]] = []
     reader = threading.Thread(target=lambda: answers.append(read(cache, "/tweets/1")))
     reader.start()
-    assert wait_until(lambda: feed_stats(cache)["stale_hits"] == 1 and reader.is_alive())
+    assert wait_until(lambda: feed_stats(cache)["stale_hits"] == 1 and reader.is_alive()), \
+        (answers, feed_stats(cache))
     upstream.gate.set()
-    reader.join(timeout=5)
-    assert answers == [("MISS", 2)]
+    reader.join(timeout=15)
+    assert answers == [("MISS", 2)], (answers, feed_stats(cache))
 
 
 def test_a_hard_change_drops_a_stale_entry(upstream: TaggedUpstream, cache: Upstream) -> None:
