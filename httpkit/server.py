@@ -433,7 +433,7 @@ def launcher_gone(fd: int, timeout: float) -> bool:
     try:
         readable, _, _ = select.select([fd], [], [], timeout)
         return bool(readable) and not os.read(fd, 64)
-    except (OSError, ValueError):  # no such pipe here: nothing to watch
+    except (OSError, ValueError):  # no such pipe here (the variable copied by hand): never
         time.sleep(timeout)
         return False
 
@@ -457,11 +457,8 @@ def stop_when_launcher_gone(fd: int, stop: Callable[[int, object], None], name: 
     """Stop gracefully once the launcher that started this service has died: the pipe whose
     write end only it holds then reads end-of-file (``stack.launcher``). The wait set in
     LAUNCHER_STOP_DELAY_S lets the services in front stop first."""
-    try:
-        while os.read(fd, 64):
-            pass
-    except OSError:  # no such pipe here (the variable was copied by hand): nothing to watch
-        return
+    while not launcher_gone(fd, 1.0):
+        pass
     wait_out_stop_delay(name)
     stop(signal.SIGTERM, None)
 

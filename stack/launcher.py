@@ -242,12 +242,8 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise StackError(f"{name} exited with status {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
-                if json.load(answer).get("status") == "ok":
-                    return
-        except (OSError, ValueError):
-            pass
+        if answers_ok(url):
+            return
         time.sleep(0.1)
     raise StackError(f"{name} did not become healthy within {START_TIMEOUT_S:.0f} s")
 
@@ -315,7 +311,7 @@ def watch(stack: Stack, stopping: threading.Event) -> None:
 def answers_ok(url: str) -> bool:
     """Tell whether ``url``/healthz answers ok right now."""
     try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=0.5) as answer:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
             return bool(json.load(answer).get("status") == "ok")
     except (OSError, ValueError):
         return False
