@@ -1,12 +1,13 @@
 """Unit tests of ``api.publisher.Coalescer``: what goes into the change feed, and when, on a
-fake clock (never a sleep for the intervals)."""
+fake clock (never a sleep for the intervals; the one test of the background thread waits for
+its 50 ms interval with a deadline)."""
 from __future__ import annotations
 
 from typing import Any
 
 from api.publisher import Coalescer
 from httpkit.feed import ChangeFeed
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, Lab, wait_until
 
 
 def changes(feed: ChangeFeed, after: int) -> dict[str, Any]:
@@ -14,17 +15,21 @@ def changes(feed: ChangeFeed, after: int) -> dict[str, Any]:
     return feed.read(feed.epoch, after)
 
 
-def test_a_lone_write_is_published_at_once_and_hard() -> None:
+def writes_on_a_fake_clock() -> tuple[ChangeFeed, FakeClock, Coalescer]:
+    """A feed, a fake clock, and the coalescer of writes (0.5 s, leading edge) on them."""
     feed, clock = ChangeFeed(), FakeClock()
-    writes = Coalescer(feed, 0.5, leading=True, clock=clock)
+    return feed, clock, Coalescer(feed, 0.5, leading=True, clock=clock)
+
+
+def test_a_lone_write_is_published_at_once_and_hard() -> None:
+    feed, clock, writes = writes_on_a_fake_clock()
     assert writes.publish(["tweet/7", "timeline"]) == ["tweet/7", "timeline"]
     told = changes(feed, 0)
     assert (told["keys"], told["soft"]) == (["tweet/7", "timeline"], [])
 
 
 def test_a_key_written_again_within_the_interval_waits_for_its_end_then_goes_soft() -> None:
-    feed, clock = ChangeFeed(), FakeClock()
-    writes = Coalescer(feed, 0.5, leading=True, clock=clock)
+    feed, clock, writes = writes_on_a_fake_clock()
     writes.publish(["timeline", "account/alice"])
     clock.advance(0.1)
     # timeline is marked; account/bob was quiet, so it goes out at once
@@ -40,8 +45,7 @@ def test_a_key_written_again_within_the_interval_waits_for_its_end_then_goes_sof
 
 
 def test_under_a_stream_of_writes_a_key_goes_out_once_per_interval() -> None:
-    feed, clock = ChangeFeed(), FakeClock()
-    writes = Coalescer(feed, 0.5, leading=True, clock=clock)
+    feed, clock, writes = writes_on_a_fake_clock()
     published = 0
     for _ in range(100):  # a post every 10 ms for a second
         published += len(writes.publish(["timeline"]))
@@ -97,3 +101,59 @@ def test_a_key_marked_hard_and_soft_is_told_hard() -> None:
     feed.publish(["timeline", "tweet/2"], soft=True)
     told = changes(feed, 0)
     assert (told["keys"], told["soft"]) == (["tweet/1", "timeline"], ["tweet/2"])
+
+
+def changes_after(feed: ChangeFeed, seq: int) -> list[tuple[list[str], bool]]:
+    """Return each change published after ``seq`` as (keys, soft)."""
+    return [(list(change.keys), change.soft) for change in feed._changes if change.seq > seq]
+
+
+def test_each_key_keeps_its_own_interval() -> None:
+    feed, clock, writes = writes_on_a_fake_clock()
+    writes.publish(["account/alice"])
+    clock.advance(0.3)
+    writes.publish(["account/bob"])
+    clock.advance(0.1)
+    assert writes.publish(["account/alice", "account/bob"]) == []  # 0.4 s and 0.1 s old
+    seq = feed.seq
+    clock.advance(0.1)
+    assert writes.tick() == 1
+    assert changes_after(feed, seq) == [(["account/alice"], True)]
+    clock.advance(0.3)
+    assert writes.tick() == 1
+    assert changes_after(feed, seq) == [(["account/alice"], True), (["account/bob"], True)]
+
+
+def test_keys_due_together_go_out_in_one_change_in_order() -> None:
+    feed, clock, writes = writes_on_a_fake_clock()
+    writes.publish(["timeline", "search", "hashtags"])
+    writes.publish(["search", "hashtags", "timeline"])
+    seq = feed.seq
+    clock.advance(0.5)
+    assert writes.tick() == 3
+    assert changes_after(feed, seq) == [(["hashtags", "search", "timeline"], True)]
+
+
+def test_a_key_published_soft_is_not_published_again_within_an_interval() -> None:
+    feed, clock, writes = writes_on_a_fake_clock()
+    writes.publish(["timeline"])
+    clock.advance(0.1)
+    writes.publish(["timeline"])
+    clock.advance(0.4)
+    writes.tick()  # the soft one, at 0.5 s
+    seq = feed.seq
+    clock.advance(0.2)
+    assert writes.publish(["timeline"]) == []  # 0.2 s after the soft one
+    clock.advance(0.3)
+    assert writes.tick() == 1
+    assert changes_after(feed, seq) == [(["timeline"], True)]
+
+
+def test_a_started_coalescer_ticks_by_itself(lab: Lab) -> None:
+    feed = ChangeFeed()
+    liked = Coalescer(feed, 0.05, leading=False)  # the real clock, an interval of 50 ms
+    liked.start()
+    lab.stops.append(liked.stop)
+    liked.publish(["tweet/1"])
+    assert wait_until(lambda: feed.seq >= 1)
+    assert changes_after(feed, 0)[0] == (["tweet/1"], True)
