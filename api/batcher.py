@@ -29,6 +29,7 @@ from http import HTTPStatus
 from typing import Any, Callable
 
 from httpkit import HTTPError
+from httpkit.errors import storage_full
 
 from api.counts import LikeCounts
 from api.journal import Batch, LikeJournal
@@ -71,6 +72,7 @@ class LikeBatcher:
         self._stopping = threading.Event()
         self._retry_at = 0.0
         self._failures = 0
+        self._quiet_until = 0.0  # a full disk is logged at most once a minute
         self._thread: threading.Thread | None = None
         self._unacked = self.journal.batches()
         self.counts.restore(self.journal.pending(), self._unacked)
@@ -207,8 +209,16 @@ class LikeBatcher:
                 return
             try:
                 self.flush()
-            except Exception:  # keep the thread alive whatever happens; the journal holds all
-                log.exception("like batcher: flush failed")
+            except Exception as exc:  # keep the thread alive; the journal holds everything
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """Log a failed flush: a full disk once a minute, anything else with its traceback."""
+        if storage_full(exc) is None:
+            log.exception("like batcher: flush failed")
+        elif self.clock() >= self._quiet_until:
+            self._quiet_until = self.clock() + 60
+            log.warning("like batcher: the disk is full; batches wait in memory and the journal")
 
     def stop(self) -> None:
         """Stop the thread, send everything pending if the store answers, keep the rest."""
@@ -217,7 +227,12 @@ class LikeBatcher:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._retry_at = 0.0
-        if not self.flush(everything=True):
+        try:
+            flushed = self.flush(everything=True)
+        except Exception as exc:
+            self._failed(exc)
+            flushed = False
+        if not flushed:
             log.warning("like batcher: store unavailable at shutdown; likes kept in the journal")
         with self._lock:
             self.journal.close()

@@ -49,6 +49,8 @@ class StoreClient:
             answer = self.upstream.call(method, target, payload, headers)
         except UpstreamError as err:
             raise StoreUnavailable(failure(err, "the database"), err.sent) from None
+        if answer.status == HTTPStatus.INSUFFICIENT_STORAGE:  # nothing was written
+            raise HTTPError(answer.status, message(answer), "storage_full")
         if answer.status >= 500:
             raise HTTPError(HTTPStatus.BAD_GATEWAY, "the database failed to answer",
                             "upstream_error")

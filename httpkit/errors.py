@@ -5,6 +5,8 @@ the JSON body of DESIGN.md in exactly one place (``Server.error_response``).
 """
 from __future__ import annotations
 
+import errno
+import sqlite3
 from http import HTTPStatus
 
 
@@ -25,6 +27,7 @@ CODES = {
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "body_too_large",
     HTTPStatus.INTERNAL_SERVER_ERROR: "internal_error",
     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "headers_too_large",
+    HTTPStatus.INSUFFICIENT_STORAGE: "storage_full",
 }
 
 
@@ -33,3 +36,16 @@ def default_code(status: HTTPStatus) -> str:
     if status in CODES:
         return CODES[status]
     return status.phrase.lower().replace(" ", "_").replace("-", "_").replace("'", "")
+
+
+def storage_full(exc: BaseException) -> HTTPError | None:
+    """Return the 507 for an exception that says the disk is full (SQLite's SQLITE_FULL, or
+    ENOSPC / EDQUOT from the OS), else None. Nothing was written: the write may be retried."""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    full = code == sqlite3.SQLITE_FULL or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+    if not full:
+        return None
+    return HTTPError(HTTPStatus.INSUFFICIENT_STORAGE,
+                     "the server's disk is full, so nothing was saved; try again later",
+                     "storage_full")

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from urllib.parse import unquote
 
 from httpkit import wire
-from httpkit.errors import HTTPError
+from httpkit.errors import HTTPError, storage_full
 from httpkit.messages import MAX_BODY, Request, Response, error_body, json_response
 from httpkit.routing import Router
 
@@ -233,7 +233,11 @@ class Server(ThreadingHTTPServer):
             return handler(request)
         except HTTPError as err:
             return self.error_response(err, request)
-        except Exception:
+        except Exception as exc:
+            full = storage_full(exc)
+            if full is not None:
+                log.warning("%s: disk full on %s %s", self.name, request.method, request.path)
+                return self.error_response(full, request)
             log.exception("%s: unexpected error on %s %s", self.name, request.method,
                           request.path)
             return self.error_response(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR,
