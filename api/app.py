@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, optional, page_params, require, serve)
+from httpkit.breaker import FailFast
 from httpkit.keys import load_secret
 from httpkit.messages import is_number
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
@@ -65,6 +66,7 @@ class Config:
     like_max_age: float = 60.0
     like_publish: float = 1.0
     feed_coalesce: float = 0.5
+    fail_fast: FailFast = FailFast()
 
     @classmethod
     def from_env(cls) -> Config:
@@ -78,7 +80,7 @@ class Config:
                    env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
                    env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0),
                    env_float("LIKE_PUBLISH_S", cls.like_publish, 0),
-                   env_float("FEED_COALESCE_S", cls.feed_coalesce, 0))
+                   env_float("FEED_COALESCE_S", cls.feed_coalesce, 0), FailFast.from_env("api"))
 
 
 def scrypt_cost(n: int) -> int:
@@ -377,7 +379,8 @@ class ApiServer(Server):
 
 def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiServer:
     """Build the API's server, unstarted."""
-    store = StoreClient(Upstream(config.store_url, read_timeout=config.timeout))
+    store = StoreClient(Upstream(config.store_url, read_timeout=config.timeout,
+                                 fail_fast=config.fail_fast))
     tokens = auth.Tokens(load_secret(config.secret_key, config.data_dir), config.token_ttl,
                          clock)
     likes: Likes = DirectLikes(StoreLikes(store))

@@ -23,12 +23,13 @@ class StoreUnavailable(HTTPError):
     """The database could not be had; ``sent`` tells whether the request may have reached it."""
 
     def __init__(self, error: HTTPError, sent: bool) -> None:
-        super().__init__(error.status, error.message, error.code)
+        super().__init__(error.status, error.message, error.code, error.headers)
         self.sent = sent
 
 
 PASSED_ON = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND,
-                       HTTPStatus.CONFLICT})
+                       HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY})
+REPLAYED = "idempotent-replayed"
 
 
 class StoreClient:
@@ -51,6 +52,12 @@ class StoreClient:
             raise StoreUnavailable(failure(err, "the database"), err.sent) from None
         if answer.status == HTTPStatus.INSUFFICIENT_STORAGE:  # nothing was written
             raise HTTPError(answer.status, message(answer), "storage_full")
+        if answer.status == HTTPStatus.SERVICE_UNAVAILABLE:  # dbcache failing fast: not sent
+            raise StoreUnavailable(HTTPError(answer.status, "the database is unavailable",
+                                             "store_unavailable", {"Retry-After": "1"}), False)
+        if answer.status == HTTPStatus.GATEWAY_TIMEOUT:  # sent: it may yet be done
+            raise StoreUnavailable(HTTPError(answer.status, "the database did not answer in "
+                                             "time", "store_timeout"), True)
         if answer.status >= 500:
             raise HTTPError(HTTPStatus.BAD_GATEWAY, "the database failed to answer",
                             "upstream_error")
@@ -65,15 +72,23 @@ class StoreClient:
                missing: str = "not found") -> tuple[Any, list[str]]:
         """Send one request; return its JSON and the surrogate keys the answer names: what
         a read shows (Surrogate-Key), or what a write made untrue (Changed-Keys)."""
+        data, keys, _ = self.written(method, target, payload, fresh, missing)
+        return data, keys
+
+    def written(self, method: str, target: str, payload: Any = None, fresh: bool = False,
+                missing: str = "not found") -> tuple[Any, list[str], bool]:
+        """As ``tagged``, and tell whether the store answered a keyed write it had done
+        before with its first answer (Idempotent-Replayed: nothing changed)."""
         answer = self.call(method, target, payload, fresh)
         if answer.status in PASSED_ON:
             raise HTTPError(answer.status, missing if answer.status == 404 else message(answer),
                             code(answer))
         header = CHANGED if method in WRITES else SURROGATE
         keys = answer.headers.get(header, "").split()
+        replayed = answer.headers.get(REPLAYED, "").lower() == "true"
         if answer.status == HTTPStatus.NO_CONTENT:
-            return None, keys
-        return answer.json(), keys
+            return None, keys, replayed
+        return answer.json(), keys, replayed
 
 
 def message(answer: UpstreamResponse) -> str:
@@ -95,10 +110,12 @@ def code(answer: UpstreamResponse) -> str | None:
 
 @dataclass
 class BatchAnswer:
-    """The store's answer to a like batch: exact totals, and tweets that no longer exist."""
+    """The store's answer to a like batch: exact totals, tweets that no longer exist, and
+    whether the store had applied this batch id before (so it added nothing now)."""
 
     totals: dict[int, int]
     missing: set[int]
+    duplicate: bool = False
 
 
 class LikeStore(Protocol):
@@ -132,4 +149,5 @@ class StoreLikes:
         result = self.client.json("POST", "/like-batches", {
             "batch_id": batch_id, "likes": {str(tweet): count for tweet, count in likes.items()}})
         return BatchAnswer({int(t): int(n) for t, n in result.get("likes", {}).items()},
-                           {int(t) for t in result.get("missing", [])})
+                           {int(t) for t in result.get("missing", [])},
+                           bool(result.get("duplicate", False)))

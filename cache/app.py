@@ -40,6 +40,7 @@ from cache.follower import Followers
 from cache.ttl import TTLCache
 from httpkit import (Request, Response, Router, Server, Upstream, UpstreamError, json_response,
                      serve)
+from httpkit.breaker import FailFast
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
 from httpkit.feed import CHANGED_KEYS, SURROGATE_KEY
 from httpkit.messages import error_body
@@ -64,6 +65,7 @@ class Config:
     feed_wait: float = 20.0
     resolve_interval: float = 5.0
     stale_window: float = 1.0
+    fail_fast: FailFast = FailFast()
 
     @classmethod
     def from_env(cls, name: str = "cache", port: int = 8101,
@@ -78,7 +80,8 @@ class Config:
                    follow_feed=env_bool("CACHE_FEED", True),
                    feed_wait=env_float("CACHE_FEED_WAIT_S", 20.0, 0.1),
                    resolve_interval=env_float("CACHE_RESOLVE_S", 5.0, 0.1),
-                   stale_window=env_float("CACHE_STALE_S", 1.0, 0))
+                   stale_window=env_float("CACHE_STALE_S", 1.0, 0),
+                   fail_fast=FailFast.from_env(name))
 
 
 @dataclass(slots=True)
@@ -340,7 +343,8 @@ class CachingProxy:
             return to_response(send(self.upstream, request), *extra)
         except UpstreamError as err:
             error = failure(err, f"{self.name}'s upstream")
-            return json_response(error_body(error.code, error.message), error.status)
+            return json_response(error_body(error.code, error.message), error.status,
+                                 list(error.headers.items()))
 
 
 def directives(header: str) -> set[str]:
@@ -371,7 +375,8 @@ def storable(response: Response) -> bool:
 
 def make_server(config: Config, clock: Callable[[], float] = time.monotonic) -> Server:
     """Build the caching proxy's server, unstarted."""
-    upstream = Upstream(config.upstream_url, read_timeout=config.timeout)
+    upstream = Upstream(config.upstream_url, read_timeout=config.timeout,
+                        fail_fast=config.fail_fast)
     cache: TTLCache[Stored] = TTLCache(config.ttl, config.max_entries, clock)
     proxy = CachingProxy(upstream, cache, config.name, config.stale_window)
     server = Server((config.host, config.port), proxy.routes(), name=config.name,

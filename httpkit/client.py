@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from httpkit import wire
+from httpkit.breaker import Breaker, FailFast, Refused
 
 MAX_RESPONSE = 64 * 1024 * 1024
 IDLE_REUSE_S = 10.0  # drop pooled connections idle this long; servers time idle ones out
@@ -51,10 +52,17 @@ class _StaleConnection(Exception):
 
 
 class UpstreamTimeout(UpstreamError):
-    """The upstream took the request but did not answer in time."""
+    """The upstream did not take the connection or answer the request in time."""
 
     status = HTTPStatus.GATEWAY_TIMEOUT
     code = "upstream_timeout"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Not sent: the upstream looks hung, or too many requests already wait for it."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "upstream_unavailable"
 
 
 @dataclass(slots=True)
@@ -76,7 +84,7 @@ class Connection:
         try:
             self.sock = socket.create_connection((host, port), timeout=connect_timeout)
         except TimeoutError:
-            raise UpstreamError(f"timed out connecting to {host}:{port}", sent=False) from None
+            raise UpstreamTimeout(f"timed out connecting to {host}:{port}", sent=False) from None
         except OSError as err:
             raise UpstreamError(f"cannot connect to {host}:{port}: {err.strerror or err}",
                                 sent=False) from None
@@ -86,6 +94,9 @@ class Connection:
         self.last_used = time.monotonic()
         self.reusable = True
         self.sent = False  # whether the current request was written out
+        self.aborted = False  # given up on by a breaker while waiting for an answer
+        self._busy = False
+        self._state = threading.Lock()  # orders an abort against the end of an exchange
 
     def alive(self) -> bool:
         """Tell, without blocking, whether the upstream has not closed this idle connection."""
@@ -101,8 +112,27 @@ class Connection:
         self.reusable = False
         self.sock.close()
 
+    def abort(self) -> None:
+        """Give up on the exchange under way, if any: its reads fail at once."""
+        with self._state:
+            if self._busy:
+                self.aborted, self.reusable = True, False
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     def exchange(self, method: str, data: bytes) -> UpstreamResponse:
         """Send one request and read its response."""
+        with self._state:
+            self._busy = True
+        try:
+            return self._exchange(method, data)
+        finally:
+            with self._state:
+                self._busy = False
+
+    def _exchange(self, method: str, data: bytes) -> UpstreamResponse:
         self.sent = False
         self.sock.sendall(data)
         self.sent = True
@@ -149,7 +179,7 @@ class Upstream:
     """Send requests to one base URL over pooled keep-alive connections."""
 
     def __init__(self, url: str, *, connect_timeout: float = 2.0, read_timeout: float = 10.0,
-                 max_idle: int = 64) -> None:
+                 max_idle: int = 64, fail_fast: FailFast | None = None) -> None:
         parts = urlsplit(url if "//" in url else f"http://{url}")
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"not an http:// URL: {url!r}")
@@ -163,22 +193,43 @@ class Upstream:
         self.max_idle = max_idle
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
+        # None for a caller that waits on purpose (a long poll) or has its own short timeout.
+        self.breaker = Breaker(fail_fast) if fail_fast else None
 
     def request(self, method: str, target: str, body: bytes = b"",
                 headers: wire.Headers | None = None) -> UpstreamResponse:
         """Send one request; retry once on a fresh connection if a kept one was closed."""
         data = self.render(method, target, body, headers or {})
+        if self.breaker is None:
+            return self._send(method, data)
+        try:
+            ticket = self.breaker.admit()
+        except Refused as refused:
+            raise UpstreamUnavailable(f"{self.authority} {refused.reason}; not waiting for it",
+                                      sent=False) from None
+        try:
+            response = self._send(method, data, ticket)
+        except UpstreamTimeout:
+            self.breaker.timed_out(ticket)
+            raise
+        except BaseException:
+            self.breaker.failed(ticket)
+            raise
+        self.breaker.answered(ticket)
+        return response
+
+    def _send(self, method: str, data: bytes, ticket: int | None = None) -> UpstreamResponse:
         conn = self._checkout()
         if conn is not None:
             try:
-                return self._exchange(conn, method, data, kept=True)
+                return self._exchange(conn, method, data, kept=True, ticket=ticket)
             except _StaleConnection as stale:
                 # Closed under us: resend once, unless the upstream may have acted on it.
                 if stale.sent and method not in IDEMPOTENT:
                     raise UpstreamError(f"{self.authority} closed the connection without "
                                         "answering", sent=True) from None
         conn = Connection(self.host, self.port, self.connect_timeout, self.read_timeout)
-        return self._exchange(conn, method, data, kept=False)
+        return self._exchange(conn, method, data, kept=False, ticket=ticket)
 
     def call(self, method: str, target: str, payload: Any = None,
              headers: wire.Headers | None = None) -> UpstreamResponse:
@@ -204,8 +255,10 @@ class Upstream:
         for conn in idle:
             conn.close()
 
-    def _exchange(self, conn: Connection, method: str, data: bytes,
-                  kept: bool) -> UpstreamResponse:
+    def _exchange(self, conn: Connection, method: str, data: bytes, kept: bool,
+                  ticket: int | None = None) -> UpstreamResponse:
+        if self.breaker is not None and ticket is not None:
+            self.breaker.watch(ticket, conn.abort)
         try:
             response = conn.exchange(method, data)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
@@ -213,6 +266,9 @@ class Upstream:
             raise UpstreamTimeout(f"{self.authority} did not answer in time", sent=True) from None
         except (OSError, wire.MessageError) as err:
             conn.close()
+            if conn.aborted:
+                raise UpstreamTimeout(f"{self.authority} stopped answering; gave up waiting",
+                                      sent=conn.sent) from None
             if kept and isinstance(err, ConnectionError):
                 raise _StaleConnection(conn.sent) from None
             raise UpstreamError(f"{self.authority} broke off: {err}", sent=True) from None

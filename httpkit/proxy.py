@@ -50,7 +50,9 @@ def to_response(answer: UpstreamResponse, *extra: tuple[str, str]) -> Response:
 def failure(err: UpstreamError, name: str = "the upstream") -> HTTPError:
     """Return the 502 or 504 that a failed upstream call becomes."""
     verb = "did not answer in time" if err.status == 504 else "is unavailable"
-    return HTTPError(err.status, f"{name} {verb}: {err}", err.code)
+    # A 503 is answered at once while the upstream is down or saturated: worth a retry soon.
+    retry = {"Retry-After": "1"} if err.status == 503 else None
+    return HTTPError(err.status, f"{name} {verb}: {err}", err.code, retry)
 
 
 @lru_cache(maxsize=256)

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, serve)
+from httpkit.breaker import FailFast
 from httpkit.client import resolve
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.proxy import failure, send, to_response
@@ -57,6 +58,7 @@ class Config:
     timeout: float = 15.0
     log_requests: bool = False
     workers: int = WORKERS
+    fail_fast: FailFast = FailFast()
 
     @classmethod
     def from_env(cls) -> Config:
@@ -71,7 +73,7 @@ class Config:
         return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0), upstreams, strategy,
                    env_float("LB_HEALTH_S", 1.0, 0.05), env_float("LB_RESOLVE_S", 5.0, 0.1),
                    env_float("UPSTREAM_TIMEOUT_S", 15.0, 0.1), env_bool("LOG_REQUESTS", False),
-                   env_int("LB_WORKERS", WORKERS, 1))
+                   env_int("LB_WORKERS", WORKERS, 1), FailFast.from_env("lb"))
 
 
 def split_host_port(name: str) -> tuple[str, int]:
@@ -85,9 +87,9 @@ def split_host_port(name: str) -> tuple[str, int]:
 class Target:
     """One upstream address with its connections, health and counters."""
 
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(self, address: str, timeout: float, fail_fast: FailFast = FailFast()) -> None:
         self.address = address
-        self.upstream = Upstream(f"http://{address}", read_timeout=timeout)
+        self.upstream = Upstream(f"http://{address}", read_timeout=timeout, fail_fast=fail_fast)
         self.probe = Upstream(f"http://{address}", connect_timeout=0.5, read_timeout=1.0)
         self.seed = address.encode()[:64]  # keys the hash (blake2b keys hold 64 bytes)
         self.healthy = True
@@ -188,7 +190,8 @@ class Balancer:
                                  if t.address.endswith(f":{port}"))
         known = {target.address: target for target in self.targets}
         wanted = list(dict.fromkeys(addresses))
-        self.targets = tuple(known.get(a) or Target(a, self.config.timeout) for a in wanted)
+        self.targets = tuple(known.get(a) or Target(a, self.config.timeout, self.config.fail_fast)
+                             for a in wanted)
         for address, target in known.items():
             if address not in wanted:
                 target.close()

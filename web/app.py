@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      UpstreamResponse, json_response, serve)
+from httpkit.breaker import FailFast
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
 from httpkit.keys import load_secret
 from httpkit.routing import Handler
@@ -41,6 +42,7 @@ class Config:
     data_dir: str = "data"
     timeout: float = 10.0
     log_requests: bool = False
+    fail_fast: FailFast = FailFast()
 
     @classmethod
     def from_env(cls) -> Config:
@@ -49,7 +51,7 @@ class Config:
                    env_str("API_URL", cls.api_url), env_str("SECRET_KEY", ""),
                    env_str("DATA_DIR", cls.data_dir),
                    env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
-                   env_bool("LOG_REQUESTS", False))
+                   env_bool("LOG_REQUESTS", False), FailFast.from_env("web"))
 
 
 class Page:
@@ -421,6 +423,9 @@ def check(answer: UpstreamResponse) -> None:
         raise HTTPError(HTTPStatus.NOT_FOUND, api_message(answer, "We could not find that."))
     if answer.status == HTTPStatus.FORBIDDEN:
         raise HTTPError(HTTPStatus.FORBIDDEN, api_message(answer, "That is not yours to change."))
+    if answer.status == HTTPStatus.INSUFFICIENT_STORAGE:
+        raise HTTPError(answer.status, "Our disk is full, so that was not saved. "
+                        "Please try again later.", "storage_full")
     if answer.status >= 400:
         raise unavailable()
 
@@ -447,7 +452,7 @@ class WebServer(Server):
 
     def error_response(self, err: HTTPError, request: Request | None = None) -> Response:
         headings = {404: "Not found", 403: "Not allowed", 503: "Temporarily unavailable",
-                    405: "Not allowed", 400: "That did not work"}
+                    405: "Not allowed", 400: "That did not work", 507: "Not saved"}
         heading = headings.get(err.status, "Something went wrong")
         body = render("error.html", heading=heading, message=err.message)
         page = Page(request, self.web.key) if request is not None else None
@@ -458,7 +463,7 @@ class WebServer(Server):
 
 def make_server(config: Config) -> WebServer:
     """Build the front end's server, unstarted."""
-    api = Upstream(config.api_url, read_timeout=config.timeout)
+    api = Upstream(config.api_url, read_timeout=config.timeout, fail_fast=config.fail_fast)
     key = load_secret(config.secret_key, config.data_dir, "web-secret.key")
     server = WebServer(Web(api, key), config)
     server.on_close.append(api.close)
