@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, optional, page_params, require, serve)
-from httpkit.breaker import FailFast
+from httpkit.breaker import STALL_S, FailFast
 from httpkit.keys import load_secret
 from httpkit.messages import is_number
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
@@ -66,7 +66,7 @@ class Config:
     like_max_age: float = 60.0
     like_publish: float = 1.0
     feed_coalesce: float = 0.5
-    fail_fast: FailFast = FailFast()
+    fail_fast: FailFast = FailFast(stall_s=STALL_S["api"])
 
     @classmethod
     def from_env(cls) -> Config:

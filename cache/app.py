@@ -40,7 +40,7 @@ from cache.follower import Followers
 from cache.ttl import TTLCache
 from httpkit import (Request, Response, Router, Server, Upstream, UpstreamError, json_response,
                      serve)
-from httpkit.breaker import FailFast
+from httpkit.breaker import STALL_S, FailFast
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
 from httpkit.feed import CHANGED_KEYS, SURROGATE_KEY
 from httpkit.messages import error_body
@@ -65,7 +65,7 @@ class Config:
     feed_wait: float = 20.0
     resolve_interval: float = 5.0
     stale_window: float = 1.0
-    fail_fast: FailFast = FailFast()
+    fail_fast: FailFast = FailFast(stall_s=STALL_S["cache"])
 
     @classmethod
     def from_env(cls, name: str = "cache", port: int = 8101,

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      json_response, serve)
-from httpkit.breaker import FailFast
+from httpkit.breaker import STALL_S, FailFast
 from httpkit.client import resolve
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.proxy import failure, send, to_response
@@ -58,7 +58,7 @@ class Config:
     timeout: float = 15.0
     log_requests: bool = False
     workers: int = WORKERS
-    fail_fast: FailFast = FailFast()
+    fail_fast: FailFast = FailFast(stall_s=STALL_S["lb"])
 
     @classmethod
     def from_env(cls) -> Config:

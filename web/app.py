@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
                      UpstreamResponse, json_response, serve)
-from httpkit.breaker import FailFast
+from httpkit.breaker import STALL_S, FailFast
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
 from httpkit.keys import load_secret
 from httpkit.routing import Handler
@@ -42,7 +42,7 @@ class Config:
     data_dir: str = "data"
     timeout: float = 10.0
     log_requests: bool = False
-    fail_fast: FailFast = FailFast()
+    fail_fast: FailFast = FailFast(stall_s=STALL_S["web"])
 
     @classmethod
     def from_env(cls) -> Config:

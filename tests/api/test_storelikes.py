@@ -74,10 +74,10 @@ def test_a_batch_id_is_applied_once_and_a_duplicate_answers_the_current_totals(
     tweet, other = real_store.new_tweet(), real_store.new_tweet()
     both = {tweet: 3, other: 1}
     assert likes.apply_batch("b1", both) == BatchAnswer({tweet: 3, other: 1}, set())
-    assert likes.apply_batch("b1", both) == BatchAnswer({tweet: 3, other: 1}, set())
+    assert likes.apply_batch("b1", both) == BatchAnswer({tweet: 3, other: 1}, set(), True)
     assert (real_store.likes_of(tweet), real_store.likes_of(other)) == (3, 1)
     real_store.add_likes(tweet, 2)
-    assert likes.apply_batch("b1", {tweet: 3}) == BatchAnswer({tweet: 5}, set())
+    assert likes.apply_batch("b1", {tweet: 3}) == BatchAnswer({tweet: 5}, set(), True)
     assert likes.apply_batch("b2", {tweet: 3}) == BatchAnswer({tweet: 8}, set())
     assert real_store.likes_of(tweet) == 8
     assert real_store.data("GET", "/stats")["likes"] == 9  # 3 + 1 + 2 + 3: no batch twice
@@ -95,7 +95,7 @@ def test_a_batch_names_the_tweets_that_no_longer_exist(lab: Lab, store: Server,
     # A duplicate is answered with the totals of the tweets that exist and names the rest
     # missing again (store.db.apply_like_batch); test_batcher's fake store does the same.
     again = likes.apply_batch(batch_id, {tweet: 2, deleted: 4, 987_654: 1})
-    assert again == BatchAnswer({tweet: 2}, {deleted, 987_654})
+    assert again == BatchAnswer({tweet: 2}, {deleted, 987_654}, True)
 
 
 def test_a_store_that_cannot_be_reached_was_not_sent_anything(lab: Lab) -> None:
