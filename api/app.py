@@ -11,7 +11,8 @@ UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's like
 when more than this many are pending), LIKE_MAX_AGE_S (60), LIKE_PUBLISH_S (1: liked tweets'
 keys go into the change feed together, this often), FEED_COALESCE_S (0.5: a key a write
 changed goes into the feed at once, then at most this often; 0 publishes every write at
-once; see ``api.publisher``), SCRYPT_N (16384: the password
+once; see ``api.publisher``), IDEMPOTENCY_WINDOW_S (86400: how long an Idempotency-Key
+answers its first answer; see ``api.idempotency``), SCRYPT_N (16384: the password
 hashing cost, a power of 2; lower it only for tests), LOG_REQUESTS (off).
 
 Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
@@ -39,6 +40,7 @@ from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handl
 
 from api import auth, rules
 from api.calllog import CallLog
+from api.idempotency import REPLAYED, Fingerprints, Keyed, Recent, Replayed
 from api.batcher import LikeBatcher
 from api.likes import DirectLikes, Likes
 from api.openapi import document
@@ -66,6 +68,7 @@ class Config:
     like_max_age: float = 60.0
     like_publish: float = 1.0
     feed_coalesce: float = 0.5
+    idempotency_window: float = 86400.0
     fail_fast: FailFast = FailFast(stall_s=STALL_S["api"])
 
     @classmethod
@@ -80,7 +83,9 @@ class Config:
                    env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
                    env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0),
                    env_float("LIKE_PUBLISH_S", cls.like_publish, 0),
-                   env_float("FEED_COALESCE_S", cls.feed_coalesce, 0), FailFast.from_env("api"))
+                   env_float("FEED_COALESCE_S", cls.feed_coalesce, 0),
+                   env_float("IDEMPOTENCY_WINDOW_S", cls.idempotency_window, 1),
+                   FailFast.from_env("api"))
 
 
 def scrypt_cost(n: int) -> int:
@@ -99,6 +104,8 @@ class Api:
         self.store = store
         self.likes = likes
         self.tokens = tokens
+        self.once = Fingerprints(tokens.key, config.idempotency_window)
+        self.log_ins = Recent(tokens.clock)  # a log-in changes nothing: memory will do
         self.calls = CallLog()
         self.feed = ChangeFeed()
         self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
@@ -140,16 +147,21 @@ class Api:
         password = rules.check_password(require(data, "password", str))
         display_name = rules.clean_display_name(optional(data, "display_name", str, ""),
                                                 username)
-        account, changed = self.store.tagged("POST", "/accounts", {
+        keyed = self.once.keyed(request, "accounts", username, password, display_name)
+        account, changed = self.keyed_write("/accounts", keyed, {
             "username": username, "display_name": display_name,
             "password_hash": auth.hash_password(password, self.config.scrypt_n)})
         return json_response(account, HTTPStatus.CREATED,
-                             [("Location", f"/accounts/{account['username']}"),
-                              *self.publish(changed)])
+                             [("Location", f"/accounts/{account['username']}"), *changed])
 
     def log_in(self, request: Request) -> Response:
         data = request.json()
         username, password = require(data, "username", str), require(data, "password", str)
+        keyed = self.once.keyed(request, f"sessions:{username.lower()}", password)
+        try:
+            self.log_ins.replay(keyed)
+        except Replayed as replay:
+            return json_response(replay.answer, HTTPStatus.CREATED, [*NO_STORE, REPLAYED])
         credentials = None
         if rules.USERNAME.match(username):
             answer = self.store.call("GET", f"/accounts/{username}/credentials")
@@ -160,8 +172,9 @@ class Api:
         if not auth.check_password(password, credentials["password_hash"]):
             raise auth.unauthorized("wrong username or password")
         account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
-        return json_response({"token": self.tokens.issue(credentials["id"]),
-                              "account": account}, HTTPStatus.CREATED, NO_STORE)
+        session = {"token": self.tokens.issue(credentials["id"]), "account": account}
+        self.log_ins.keep(keyed, session)
+        return json_response(session, HTTPStatus.CREATED, NO_STORE)
 
     def list_accounts(self, request: Request) -> Response:
         return self.read(request, f"/accounts?{paging(request)}")
@@ -187,16 +200,18 @@ class Api:
     def post_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
         text = rules.clean_tweet_text(require(request.json(), "text", str))
+        keyed = self.once.keyed(request, f"tweets:{author_id}", text)
         try:
-            tweet, changed = self.store.tagged("POST", "/tweets", {
+            tweet, changed = self.keyed_write("/tweets", keyed, {
                 "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)})
         except HTTPError as err:
             if err.status == HTTPStatus.NOT_FOUND:  # a valid token for a deleted account
                 raise auth.unauthorized("your account no longer exists") from None
             raise
-        self.likes.saw(tweet["id"], 0)
+        if REPLAYED not in changed:
+            self.likes.saw(tweet["id"], 0)
         return json_response(tweet, HTTPStatus.CREATED,
-                             [("Location", f"/tweets/{tweet['id']}"), *self.publish(changed)])
+                             [("Location", f"/tweets/{tweet['id']}"), *changed])
 
     def timeline(self, request: Request) -> Response:
         return self.read_tweets(request, f"/tweets?{paging(request)}")
@@ -231,7 +246,10 @@ class Api:
 
     def like(self, request: Request) -> Response:
         tweet = tweet_id(request)
-        likes = self.likes.like(tweet)
+        try:
+            likes = self.likes.like(tweet, self.once.keyed(request, "likes", tweet))
+        except Replayed as replay:
+            return json_response(replay.answer, HTTPStatus.ACCEPTED, [REPLAYED])
         self.liked.publish([tweet_key(tweet)])
         return json_response({"id": tweet, "likes": likes}, HTTPStatus.ACCEPTED)
 
@@ -306,6 +324,16 @@ class Api:
                                        missing=missing)
         page["tweets"] = [self.with_pending(tweet) for tweet in page["tweets"]]
         return json_response(page, headers=tagged(keys))
+
+    def keyed_write(self, target: str, keyed: Keyed | None,
+                    payload: dict[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
+        """POST a creating write to the store, with its Idempotency-Key if it has one;
+        return the answer and its headers: what it changed, published, or that it was the
+        first answer to this key again (then nothing changed and nothing is published)."""
+        if keyed is not None:
+            payload = {**payload, "idempotency": keyed.for_store()}
+        data, changed, replayed = self.store.written("POST", target, payload)
+        return data, [REPLAYED] if replayed else self.publish(changed)
 
     def publish(self, changed: list[str]) -> list[tuple[str, str]]:
         """Put what a write made untrue in the feed; return the header naming the keys

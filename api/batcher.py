@@ -32,6 +32,7 @@ from httpkit import HTTPError
 from httpkit.errors import storage_full
 
 from api.counts import LikeCounts
+from api.idempotency import Keyed
 from api.journal import Batch, LikeJournal
 from api.storeclient import LikeStore, StoreUnavailable
 
@@ -82,17 +83,22 @@ class LikeBatcher:
 
     # -- taking likes --------------------------------------------------------------------
 
-    def like(self, tweet_id: int) -> int:
-        """Record one like (journaled before returning) and return the running count."""
+    def like(self, tweet_id: int, keyed: Keyed | None = None) -> int:
+        """Record one like (journaled before returning) and return the running count; raise
+        Replayed with the first answer if this keyed like was taken before."""
+        with self._lock:  # a replay is answered even if the tweet is gone by now
+            self.journal.replay(keyed, self.clock())
         stored = None if self._knows(tweet_id) else self._read_stored(tweet_id)
         now = self.clock()
         with self._lock:
+            self.journal.replay(keyed, now)  # again: the same key may have raced this one
             if stored is not None:
                 self.counts.count(tweet_id, stored)
             entry = self.counts.like(tweet_id, now)
             count = self.counts.count(tweet_id)
             try:
-                self.journal.add_like(tweet_id, entry.since, count)
+                self.journal.add_like(tweet_id, entry.since, count, keyed,
+                                      {"id": tweet_id, "likes": count}, now)
             except Exception:
                 self.counts.unlike(tweet_id)  # the journal is the commit point
                 raise

@@ -1,17 +1,22 @@
 """The like journal: the API's own sqlite3 file, where a like is committed before its 202.
 
-Two tables. ``pending`` holds, per tweet, the likes not yet passed on, when the age rule's
+Three tables. ``pending`` holds, per tweet, the likes not yet passed on, when the age rule's
 clock started, and the last count answered for the tweet (so that no count answered after a
 restart is lower than one answered before it). ``batches`` holds each batch taken out of
 ``pending`` until the store acknowledges it, under the id the store applies once; it is
 written in the same transaction that empties the tweets' ``pending`` rows, so a crash at any
-point leaves every like in exactly one of the two tables.
+point leaves every like in exactly one of the two tables. ``like_keys`` holds the answer to
+each like sent with an Idempotency-Key, written in the transaction of the like, so a retry
+after a crash finds the like and its answer or neither.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
+
+from api.idempotency import Keyed
 
 SCHEMA = """
 create table if not exists pending (
@@ -26,6 +31,15 @@ create table if not exists batches (
     created real not null,
     answered text not null default '{}'   -- JSON {tweet id: last count answered}
 );
+create table if not exists like_keys (
+    scope text not null,
+    key text not null,
+    fingerprint text not null,
+    answer text not null,             -- JSON, as first answered
+    until real not null,              -- when the key stops counting
+    primary key (scope, key)
+) without rowid;
+create index if not exists like_keys_until on like_keys (until);
 """
 
 
@@ -70,12 +84,36 @@ class LikeJournal:
             if column not in names:
                 self._db.execute(f"alter table {table} add column {column} {kind}")
 
-    def add_like(self, tweet_id: int, since: float, answered: int) -> None:
-        """Commit one like of a tweet and the count it is answered with."""
-        self._db.execute(
-            "insert into pending (tweet_id, count, since, answered) values (?, 1, ?, ?)"
-            " on conflict (tweet_id) do update set count = count + 1, answered = excluded.answered",
-            (tweet_id, since, answered))
+    def add_like(self, tweet_id: int, since: float, answered: int,
+                 keyed: Keyed | None = None, answer: Any = None, now: float = 0.0) -> None:
+        """Commit one like of a tweet and the count it is answered with, and the answer of
+        a keyed like with it (dropping the keys out of their window)."""
+        self._db.execute("begin")
+        try:
+            self._db.execute(
+                "insert into pending (tweet_id, count, since, answered) values (?, 1, ?, ?)"
+                " on conflict (tweet_id) do update set count = count + 1,"
+                " answered = excluded.answered", (tweet_id, since, answered))
+            if keyed is not None:
+                self._db.execute("delete from like_keys where until < ?", (now,))
+                self._db.execute(
+                    "insert or replace into like_keys (scope, key, fingerprint, answer, until)"
+                    " values (?, ?, ?, ?, ?)", (keyed.scope, keyed.key, keyed.fingerprint,
+                                                json.dumps(answer), now + keyed.window))
+        except BaseException:
+            self._db.execute("rollback")
+            raise
+        self._db.execute("commit")
+
+    def replay(self, keyed: Keyed | None, now: float) -> None:
+        """Raise Replayed (or the 422) if this keyed like was answered within its window."""
+        if keyed is None:
+            return
+        row = self._db.execute("select fingerprint, answer from like_keys"
+                               " where scope = ? and key = ? and until >= ?",
+                               (keyed.scope, keyed.key, now)).fetchone()
+        if row is not None:
+            keyed.replay(row[0], json.loads(row[1]))
 
     def take(self, batch: Batch, now: float) -> None:
         """Move the batch's tweets out of pending and into a journaled batch, atomically."""

@@ -5,6 +5,7 @@ the like batcher (``api.batcher.LikeBatcher``) is measured against. Both are ``L
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from http import HTTPStatus
@@ -12,12 +13,14 @@ from typing import Any, Protocol
 
 from httpkit import HTTPError
 
+from api.idempotency import Keyed, Replayed
 from api.storeclient import LikeStore
 
 
 class Likes(Protocol):
-    def like(self, tweet_id: int) -> int:
-        """Record one like and return the tweet's running count, or raise 404."""
+    def like(self, tweet_id: int, keyed: Keyed | None = None) -> int:
+        """Record one like and return the tweet's running count, or raise 404; raise
+        Replayed with the first answer if this keyed like was taken before."""
 
     def likes(self, tweet_id: int, stored_likes: int) -> int:
         """Return the running count of a tweet whose stored total a read returned."""
@@ -48,14 +51,18 @@ class DirectLikes:
         self.store_requests = 0
         self._lock = threading.Lock()
 
-    def like(self, tweet_id: int) -> int:
-        """Record one like and return the tweet's like count, or raise 404."""
+    def like(self, tweet_id: int, keyed: Keyed | None = None) -> int:
+        """Record one like and return the tweet's like count, or raise 404; a keyed like is
+        the batch the store applies once. (The store keeps batch ids, not requests: here a key
+        counts for good, and one reused for another tweet is a new like, not a 422.)"""
         with self._lock:
             self.received += 1
             self.store_requests += 1
-        answer = self.store.apply_batch(uuid.uuid4().hex, {tweet_id: 1})
+        answer = self.store.apply_batch(batch_id(keyed), {tweet_id: 1})
         if tweet_id in answer.missing:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
+        if answer.duplicate:
+            raise Replayed({"id": tweet_id, "likes": answer.totals[tweet_id]})
         with self._lock:
             self.written += 1
         return answer.totals[tweet_id]
@@ -81,3 +88,11 @@ class DirectLikes:
 
     def stop(self) -> None:
         """Nothing is pending."""
+
+
+def batch_id(keyed: Keyed | None) -> str:
+    """Return a fresh batch id, or one made from a keyed like's key and meaning."""
+    if keyed is None:
+        return uuid.uuid4().hex
+    text = "\0".join((keyed.scope, keyed.key, keyed.fingerprint))
+    return "keyed-" + hashlib.sha256(text.encode()).hexdigest()[:40]

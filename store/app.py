@@ -9,10 +9,11 @@ LOG_REQUESTS (off).
 
 Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous page>):
   GET  /healthz, /stats
-  POST /accounts {username, password_hash, display_name}     GET /accounts
+  POST /accounts {username, password_hash, display_name, idempotency?}     GET /accounts
   GET  /accounts/search?q=   /accounts/{username}   /accounts/{username}/tweets
   GET  /accounts/{username}/credentials   (what log in needs; never cached)
-  POST /tweets {author_id, text, hashtags}     GET /tweets   /tweets/search?q=   /tweets/{id}
+  POST /tweets {author_id, text, hashtags, idempotency?}
+  GET  /tweets   /tweets/search?q=   /tweets/{id}
   PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id=
   GET  /hashtags?q=   /hashtags/{tag}/tweets
   POST /like-batches {batch_id, likes: {tweet_id: n}}   (each batch_id applied once)
@@ -20,6 +21,11 @@ Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous pa
 
 Every cacheable answer carries Surrogate-Key (what it shows); every write publishes the keys
 it made untrue to the change feed before it is answered, and names them in Changed-Keys.
+
+The two creating writes take ``idempotency: {scope, key, fingerprint, window_s}``, the api's
+Idempotency-Key: the first answer is kept in the write's transaction, and a repeat within the
+window gets it again with ``Idempotent-Replayed: true``, changing and publishing nothing (the
+same key with another fingerprint is a 422).
 """
 from __future__ import annotations
 
@@ -37,10 +43,12 @@ from httpkit.config import env_bool, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, account_key, changes_handler,
                           key_header, tag_key, tweet_key)
 from httpkit.messages import is_number
-from store.db import Database, NotAuthor, UnknownAccount, UsernameTaken
+from store.db import (Database, KeyReused, NotAuthor, Replayed, RequestKey, UnknownAccount,
+                      UsernameTaken)
 
 NO_STORE = [("Cache-Control", "no-store")]
 ID = "{id:[0-9]+}"
+REPLAYED = ("Idempotent-Replayed", "true")
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,12 @@ class StoreApp:
             except OverflowError:  # an integer beyond SQLite's 64 bits
                 raise HTTPError(HTTPStatus.BAD_REQUEST, "a number is out of range",
                                 "invalid_field") from None
+            except Replayed as replay:  # nothing changed: no Changed-Keys, nothing published
+                return json_response(replay.answer, replay.status, [REPLAYED])
+            except KeyReused:
+                raise HTTPError(HTTPStatus.UNPROCESSABLE_ENTITY, "this Idempotency-Key was "
+                                "already used for a different request",
+                                "idempotency_key_reused") from None
         return wrapper
 
     def health(self, request: Request) -> Response:
@@ -119,7 +133,8 @@ class StoreApp:
         try:
             account = self.db.create_account(require(data, "username", str),
                                              require(data, "password_hash", str),
-                                             optional(data, "display_name", str, ""))
+                                             optional(data, "display_name", str, ""),
+                                             request_key(data))
         except UsernameTaken:
             raise HTTPError(HTTPStatus.CONFLICT, "that username is taken",
                             "username_taken") from None
@@ -155,7 +170,8 @@ class StoreApp:
         data = request.json()
         try:
             tweet = self.db.create_tweet(require(data, "author_id", int),
-                                         require(data, "text", str), tag_list(data))
+                                         require(data, "text", str), tag_list(data),
+                                         request_key(data))
         except UnknownAccount:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such account") from None
         # A new tweet heads the timeline, its author's page and its tags' pages, changes its
@@ -280,6 +296,21 @@ def tag_list(data: dict[str, Any]) -> list[str]:
         raise HTTPError(HTTPStatus.BAD_REQUEST, "hashtags must be a list of strings",
                         "invalid_field")
     return tags
+
+
+def request_key(data: dict[str, Any]) -> RequestKey | None:
+    """Return the write's ``idempotency`` field, if any, or raise 400."""
+    once = optional(data, "idempotency", dict, {})
+    if not once:
+        return None
+    scope, key = require(once, "scope", str), require(once, "key", str)
+    fingerprint, window = require(once, "fingerprint", str), require(once, "window_s", float)
+    if not (0 < len(scope) <= 300 and 0 < len(key) <= 255 and 0 < len(fingerprint) <= 128
+            and window > 0):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "idempotency needs a scope, key and fingerprint "
+                        "(at most 300, 255 and 128 characters) and a positive window_s",
+                        "invalid_field")
+    return RequestKey(scope, key, fingerprint, window)
 
 
 def tagged(keys: Iterable[str]) -> tuple[str, str]:

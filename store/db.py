@@ -18,6 +18,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypedDict, TypeVar
 
@@ -88,6 +89,30 @@ class NotAuthor(Exception):
 
 class UnknownAccount(LookupError):
     """A tweet was posted for an account id that does not exist."""
+
+
+class KeyReused(Exception):
+    """A request key was used before for a request with another fingerprint."""
+
+
+class Replayed(Exception):
+    """A keyed write was done before: nothing was written, here is the first answer."""
+
+    def __init__(self, status: int, answer: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.answer = answer
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """A write's Idempotency-Key as the api scoped and fingerprinted it, and how long the
+    first answer counts."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    window: float
 
 
 class Account(TypedDict):
@@ -282,24 +307,30 @@ class Database:
 
     # -- accounts ------------------------------------------------------------------------
 
-    def create_account(self, username: str, password_hash: str, display_name: str) -> Account:
-        """Create an account; raise UsernameTaken if the name is used in any case."""
+    def create_account(self, username: str, password_hash: str, display_name: str,
+                       once: RequestKey | None = None) -> Account:
+        """Create an account; raise UsernameTaken if the name is used in any case, Replayed
+        if ``once`` was done before."""
         created_at = iso_time(self.clock())
         try:
             with self._write():
+                self._replay(once)
                 row = self._one(
                     "insert into accounts (username, display_name, display_lower,"
                     " password_hash, created_at) values (?, ?, ?, ?, ?) returning id",
                     (username, display_name, display_name.lower(), password_hash, created_at),
                 )
+                assert row is not None
+                account: Account = {"id": row[0], "username": username,
+                                    "display_name": display_name, "created_at": created_at,
+                                    "tweet_count": 0}
+                self._record(once, 201, account)
         except sqlite3.IntegrityError as exc:
             # The only unique column a new account can clash on is its username.
             if "unique" not in str(exc).lower():
                 raise
             raise UsernameTaken(username) from exc
-        assert row is not None
-        return {"id": row[0], "username": username, "display_name": display_name,
-                "created_at": created_at, "tweet_count": 0}
+        return account
 
     def get_account(self, username: str) -> Account | None:
         """Return the account with this username, ignoring case."""
@@ -336,11 +367,14 @@ class Database:
 
     # -- tweets --------------------------------------------------------------------------
 
-    def create_tweet(self, author_id: int, text: str, hashtags: list[str]) -> Tweet:
-        """Post a tweet; raise UnknownAccount if author_id names no account."""
+    def create_tweet(self, author_id: int, text: str, hashtags: list[str],
+                     once: RequestKey | None = None) -> Tweet:
+        """Post a tweet; raise UnknownAccount if author_id names no account, Replayed if
+        ``once`` was done before."""
         created_at = iso_time(self.clock())
         tags = _tags_json(hashtags)
         with self._write():
+            self._replay(once)
             author = self._one("select username from accounts where id = ?", (author_id,))
             if author is None:
                 raise UnknownAccount(author_id)
@@ -349,9 +383,12 @@ class Database:
                 " values (?, ?, ?, ?) returning id",
                 (author_id, text, tags, created_at),
             )
-        assert row is not None
-        return {"id": row[0], "author": author[0], "text": text, "hashtags": json.loads(tags),
-                "likes": 0, "created_at": created_at, "edited_at": None}
+            assert row is not None
+            tweet: Tweet = {"id": row[0], "author": author[0], "text": text,
+                            "hashtags": json.loads(tags), "likes": 0, "created_at": created_at,
+                            "edited_at": None}
+            self._record(once, 201, tweet)
+        return tweet
 
     def get_tweet(self, tweet_id: int) -> Tweet | None:
         """Return one tweet, or None if there is none with this id."""
@@ -395,6 +432,35 @@ class Database:
             _check_author(row, author_id)
             self._run("delete from tweets where id = ?", (tweet_id,))
         return _tweet(row)
+
+    # -- request keys --------------------------------------------------------------------
+
+    def _replay(self, once: RequestKey | None) -> None:
+        """Raise Replayed with the first answer if this keyed write was done within its
+        window, KeyReused if its key was used for another request (inside the write)."""
+        if once is None:
+            return
+        row = self._one("select fingerprint, status, answer from request_keys"
+                        " where scope = ? and key = ? and created_at >= ?",
+                        (once.scope, once.key, self.clock() - once.window))
+        if row is None:
+            return
+        if row[0] != once.fingerprint:
+            raise KeyReused(once.key)
+        raise Replayed(row[1], json.loads(row[2]))
+
+    def _record(self, once: RequestKey | None, status: int, answer: Any) -> None:
+        """Keep a keyed write's answer, in its transaction; drop the records out of window."""
+        if once is None:
+            return
+        now = self.clock()
+        # Along the created_at index: a few rows at a time, and the expired record of this
+        # very key, if any, is gone before the insert.
+        self._run("delete from request_keys where created_at < ?", (now - once.window,))
+        self._run("insert into request_keys (scope, key, fingerprint, status, answer,"
+                  " created_at) values (?, ?, ?, ?, ?, ?)",
+                  (once.scope, once.key, once.fingerprint, status,
+                   json.dumps(answer, ensure_ascii=False), now))
 
     # -- tweet lists ---------------------------------------------------------------------
 

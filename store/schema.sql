@@ -61,6 +61,21 @@ create table if not exists applied_batches (
     applied_at text not null
 ) without rowid;
 
+-- The first answer to each keyed write (the api's Idempotency-Key), written in the write's
+-- own transaction, so a retry finds either both or neither. Scoped by operation and principal
+-- ("accounts", "tweets:7"); the fingerprint is the api's HMAC of what the request meant.
+-- Records older than the api's window are deleted on the next keyed write, along the index.
+create table if not exists request_keys (
+    scope text not null,
+    key text not null,
+    fingerprint text not null,
+    status integer not null,
+    answer text not null,             -- JSON, as first answered
+    created_at real not null,         -- Unix time
+    primary key (scope, key)
+) without rowid;
+create index if not exists request_keys_created on request_keys (created_at);
+
 -- Running totals for stats(), so it never has to count rows.
 create table if not exists counters (
     name text primary key,

@@ -352,3 +352,38 @@ def test_deleting_the_last_tweet_beyond_a_page_drops_that_page_whose_next_it_end
     assert store.request("GET", target).json()["next"] is None  # no older page any more
     assert set(changed_keys(deleted)) & set(surrogate_keys(page)), (
         "a cached copy keeps a link to an older page that is now empty")
+
+
+def keyed_post(store: Upstream, author_id: int, text: str, key: str,
+               fingerprint: str) -> UpstreamResponse:
+    return store.call("POST", "/tweets", {
+        "author_id": author_id, "text": text, "hashtags": [],
+        "idempotency": {"scope": f"tweets:{author_id}", "key": key,
+                        "fingerprint": fingerprint, "window_s": 86400}})
+
+
+def test_a_keyed_write_done_before_is_answered_again_and_changes_and_publishes_nothing(
+        store: Upstream) -> None:
+    alice = sign_up(store, "Alice")
+    first = keyed_post(store, alice["id"], "hi", "k1", "f1")
+    assert first.status == 201 and "idempotent-replayed" not in first.headers
+    feed = FeedReader(store)
+    again = keyed_post(store, alice["id"], "hi", "k1", "f1")
+    assert (again.status, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "changed-keys" not in again.headers and feed.keys() == []
+    assert len(store.call("GET", "/tweets").json()["tweets"]) == 1
+
+
+def test_a_key_reused_for_another_write_is_a_422_and_a_bad_idempotency_field_a_400(
+        store: Upstream) -> None:
+    alice = sign_up(store, "Alice")
+    keyed_post(store, alice["id"], "hi", "k1", "f1")
+    other = keyed_post(store, alice["id"], "other", "k1", "f2")
+    assert (other.status, error_code(other)) == (422, "idempotency_key_reused")
+    for field in ({"scope": "s", "key": "", "fingerprint": "f", "window_s": 1},
+                  {"scope": "s", "key": "k", "fingerprint": "f", "window_s": 0},
+                  {"scope": "s", "key": "k"}):
+        answer = store.call("POST", "/tweets", {"author_id": alice["id"], "text": "x",
+                                                "hashtags": [], "idempotency": field})
+        assert answer.status == 400, field

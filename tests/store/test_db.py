@@ -493,3 +493,55 @@ def test_close_then_use_opens_a_new_connection(database: Database) -> None:
     database.close()
     assert database.get_account("alice") is not None
     assert post(database, alice, "still works") > 0
+
+
+# -- request keys (the api's Idempotency-Key) ----------------------------------------------
+
+def keyed(key: str, fingerprint: str = "f1", scope: str = "tweets:1") -> store_db.RequestKey:
+    return store_db.RequestKey(scope, key, fingerprint, window=86_400.0)
+
+
+def tweet_count(database: Database) -> int:
+    return len(database.timeline(100, None)["items"])
+
+
+def test_a_keyed_tweet_posted_again_replays_its_first_answer_and_adds_nothing(
+        database: Database, clock: FakeClock) -> None:
+    author = sign_up(database, "ada")
+    first = database.create_tweet(author, "hello", [], keyed("k1"))
+    clock.advance(3600)
+    with pytest.raises(store_db.Replayed) as replay:
+        database.create_tweet(author, "hello", [], keyed("k1"))
+    assert (replay.value.status, replay.value.answer) == (201, first)
+    assert tweet_count(database) == 1
+
+
+def test_a_key_reused_for_another_request_is_refused_and_other_scopes_are_apart(
+        database: Database) -> None:
+    author = sign_up(database, "ada")
+    database.create_tweet(author, "hello", [], keyed("k1"))
+    with pytest.raises(store_db.KeyReused):
+        database.create_tweet(author, "other text", [], keyed("k1", fingerprint="f2"))
+    database.create_tweet(author, "hello", [], keyed("k1", scope="tweets:2"))  # not the same
+    assert tweet_count(database) == 2
+
+
+def test_a_key_counts_only_within_its_window(database: Database, clock: FakeClock) -> None:
+    author = sign_up(database, "ada")
+    database.create_tweet(author, "hello", [], keyed("k1"))
+    clock.advance(86_401)
+    database.create_tweet(author, "hello", [], keyed("k1"))  # a new request, a new tweet
+    assert tweet_count(database) == 2
+
+
+def test_a_keyed_sign_up_replays_and_a_failed_one_records_nothing(database: Database) -> None:
+    once = keyed("s1", scope="accounts")
+    first = database.create_account("ada", "h1", "Ada", once)
+    with pytest.raises(store_db.Replayed) as replay:
+        database.create_account("ada", "h2", "Ada", once)  # a retry hashes the password again
+    assert replay.value.answer == first
+    taken = keyed("s2", scope="accounts")
+    with pytest.raises(UsernameTaken):
+        database.create_account("ADA", "h3", "", taken)
+    with pytest.raises(UsernameTaken):  # not a replay: the refusal was not recorded
+        database.create_account("ADA", "h3", "", taken)
