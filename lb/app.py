@@ -6,7 +6,8 @@ and makes a write's invalidation hold across the tier. A name that resolves to s
 addresses (``docker compose --scale cache=N``) counts as all of them and is re-resolved every
 LB_RESOLVE_S. An upstream that refuses a connection or fails its /healthz is skipped until its
 health check passes again. A request that never reached an upstream is retried on the next
-one; one whose upstream failed after receiving it is replayed only if it is a GET or HEAD.
+one; one whose upstream failed after receiving it is replayed only if it is a GET or HEAD, or
+carries an Idempotency-Key (the api answers a repeat with the first answer).
 
 Environment: HOST (127.0.0.1), PORT (8000), LB_UPSTREAMS (127.0.0.1:8101,127.0.0.1:8102),
 LB_STRATEGY (round_robin | hash), LB_HEALTH_S (1), LB_RESOLVE_S (5), UPSTREAM_TIMEOUT_S (15),
@@ -149,7 +150,7 @@ class Balancer:
                 self.count(target, failed=True)
                 target.healthy = False  # skipped until its health check passes again
                 log.warning("lb: %s failed: %s", target.address, err)
-                if err.sent and request.method not in REPLAYABLE:
+                if err.sent and not replayable(request):
                     raise failure(err, "the upstream") from None
                 continue
             self.count(target, failed=False)
@@ -224,6 +225,11 @@ class Balancer:
             if tick % per_resolve == 0:
                 self.refresh()
             self.check_health()
+
+
+def replayable(request: Request) -> bool:
+    """Tell whether a request that may have been received may be sent again elsewhere."""
+    return request.method in REPLAYABLE or "idempotency-key" in request.headers
 
 
 def score(key: bytes, seed: bytes) -> int:

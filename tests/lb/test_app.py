@@ -212,6 +212,19 @@ def test_a_post_whose_upstream_hangs_up_after_reading_it_is_a_502_not_replayed(
     assert [other.requests() for other in others] == [[], []]
 
 
+def test_a_keyed_post_whose_upstream_hangs_up_after_reading_it_is_sent_to_the_next(
+        lab: Lab, start_lb: StartLB) -> None:
+    dying, others = lab.dying_upstream(), start_upstreams(lab, 2)
+    lb = start_lb(dying.address, *addresses(others), health_interval=60)
+    answer = lb.client.request("POST", "/tweets", b'{"text": "once"}',
+                               {"idempotency-key": "k-1"})
+    assert answer.status == 200  # the api answers a repeat of a key with its first answer
+    assert answer.json()["upstream"] == others[0].address
+    [seen] = others[0].requests("POST")
+    assert (seen.body, seen.headers["idempotency-key"]) == (b'{"text": "once"}', "k-1")
+    assert len(dying.requests("POST")) == 1
+
+
 def test_a_get_whose_upstream_hangs_up_after_reading_it_is_replayed(
         lab: Lab, start_lb: StartLB) -> None:
     dying, others = lab.dying_upstream(), start_upstreams(lab, 2)
