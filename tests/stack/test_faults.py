@@ -165,3 +165,26 @@ def test_a_full_disk_is_a_507_nothing_answered_507_is_counted_and_writes_resume_
     finally:
         api.kill()
         store.kill()
+
+
+def test_a_keyed_tweet_and_like_sent_again_after_the_api_was_killed_land_once(
+        start_stack: StartStack) -> None:
+    launcher = start_stack(LIKE_MAX_AGE_S="3600")  # the like stays in the api's journal
+    lb = Client(url_of(launcher, "lb"))
+    try:
+        ada = join(lb, "ada")
+        post = {**ada.auth, "idempotency-key": "post-1"}
+        tweet = lb.call("POST", "/tweets", {"text": "once"}, post).json()
+        assert lb.call("POST", f"/tweets/{tweet['id']}/like",
+                       headers={"idempotency-key": "like-1"}).json()["likes"] == 1
+        os.kill(pids(launcher)["api"], signal.SIGKILL)  # as if its answers had been lost
+        launcher.wait_for(launcher.err, r"api is back")
+        again = lb.call("POST", "/tweets", {"text": "once"}, post)
+        assert again.json() == tweet and again.headers["idempotent-replayed"] == "true"
+        liked = lb.call("POST", f"/tweets/{tweet['id']}/like",
+                        headers={"idempotency-key": "like-1"})
+        assert liked.json()["likes"] == 1 and liked.headers["idempotent-replayed"] == "true"
+        assert [t["id"] for t in lb.get_json("/tweets", fresh=True)["tweets"]] == [tweet["id"]]
+        assert lb.get_json(f"/tweets/{tweet['id']}", fresh=True)["likes"] == 1
+    finally:
+        lb.close()
