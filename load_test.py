@@ -13,7 +13,8 @@ lb it also reads each page straight from every cache replica that ``/_lb/stats``
 reader does, to check that a write through the lb shows on every replica within seconds.
 ``load`` drives the stack from keep-alive worker threads, shows progress on stderr, and
 reports throughput, latency, errors and what each layer saved (from ``/stats``, ``/logs``,
-``/_lb/stats`` and the caches' stats, read before and after). Run with ``--help`` for more.
+``/_lb/stats`` and the caches' stats, read before and after). Every POST either mode sends
+carries an Idempotency-Key, a fresh uuid4 hex per request. Run with ``--help`` for more.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import secrets
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -78,10 +80,17 @@ class Reply:
         return self.headers.get(name.lower(), "")
 
 
+def new_key() -> str:
+    """Return a fresh Idempotency-Key, for one logical request and any retry of it."""
+    return uuid.uuid4().hex
+
+
 class Client:
     """One kept-alive HTTP/1.1 connection to the target; reconnects after a failure.
 
-    Requests are never retried: a retried like could count twice."""
+    Every POST carries an Idempotency-Key: the caller's, else a fresh one. Requests are never
+    retried (a failure is what a run measures); code that retries one must pass the first
+    try's key, so that the stack does it once."""
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
@@ -94,10 +103,13 @@ class Client:
         self.last_used = 0.0
 
     def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                headers: dict[str, str] | None = None, raw: bytes | None = None) -> Reply:
+                headers: dict[str, str] | None = None, raw: bytes | None = None,
+                key: str | None = None) -> Reply:
         """Send one request and read its whole answer."""
         payload = raw if raw is not None or body is None else json.dumps(body).encode()
         sent = {"Accept": "application/json", **(headers or {})}
+        if method == "POST":
+            sent["Idempotency-Key"] = key or new_key()
         if payload is not None:
             sent["Content-Type"] = "application/json"
         if token is not None:
@@ -235,6 +247,8 @@ class World:
     replica_clients: list[Reader] | None = None  # found once by replicas()
     no_replicas: str = ""  # why the replica checks skip, once replicas() found out
     echo: dict[str, Any] | None = None  # the newcomer's tweet, read through every replica
+    tweet_key: str = field(default_factory=new_key)  # the Idempotency-Key of ``keyed``
+    keyed: dict[str, Any] | None = None  # the other user's tweet, posted twice with one key
 
     @property
     def user(self) -> str:
@@ -249,10 +263,12 @@ class World:
         return f"lt_{self.run}_r"
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None,
-             raw: bytes | None = None) -> Reply:
-        """Send a request; reads ask the caches for a fresh answer."""
+             raw: bytes | None = None, key: str | None = None) -> Reply:
+        """Send a request (a POST with Idempotency-Key ``key``, else a fresh one); reads ask
+        the caches for a fresh answer."""
         headers = FRESH if method == "GET" else None
-        return self.client.request(method, path, body, token=token, headers=headers, raw=raw)
+        return self.client.request(method, path, body, token=token, headers=headers, raw=raw,
+                                   key=key)
 
     def read(self, path: str) -> Any:
         """Return the JSON of a fresh GET that must answer 200."""
@@ -269,6 +285,12 @@ class World:
         if self.tweet is None:
             raise Failed("needs the posted tweet (see the post_tweet check)")
         return self.tweet
+
+    def the_keyed(self) -> dict[str, Any]:
+        """Return the tweet posted with ``tweet_key``, or fail if posting it failed earlier."""
+        if self.keyed is None:
+            raise Failed("needs the tweet posted with a key (see post_tweet_same_key_once)")
+        return self.keyed
 
     def tag(self, name: str) -> str:
         return f"lt{self.run}{name}"
@@ -517,6 +539,76 @@ def check_like_unknown(w: World) -> None:
     for tweet_id in (9_000_000_000_000_000_000, 0):
         refused(w.call("POST", f"/tweets/{tweet_id}/like"), 404, f"like tweet {tweet_id}")
     refused(w.call("GET", "/tweets/9000000000000000000"), 404, "unknown tweet")
+
+
+def replayed(first: Reply, again: Reply, status: int, what: str) -> Any:
+    """Check that ``again``, sent with ``first``'s Idempotency-Key, repeated its answer marked
+    Idempotent-Replayed; return that answer's JSON."""
+    answered = ok(first, status, what)
+    expect(first.header("idempotent-replayed") == "",
+           f"{what}: the first answer carries Idempotent-Replayed")
+    expect(ok(again, status, f"{what}, again with the same key") == answered,
+           f"{what}, again with the same key: answered {again.body[:160]!r}, not the first "
+           f"answer {first.body[:160]!r}")
+    expect(again.header("idempotent-replayed") == "true",
+           f"{what}, again with the same key: Idempotent-Replayed is "
+           f"{again.header('idempotent-replayed')!r}, want 'true'")
+    return answered
+
+
+def key_reused(reply: Reply, what: str) -> None:
+    """Check the 422 of a key sent again with a different request."""
+    code = refused(reply, 422, what)["code"]
+    expect(code == "idempotency_key_reused", f"{what}: code {code!r}, want idempotency_key_reused")
+
+
+@check("post_tweet_same_key_once")
+def check_post_once(w: World) -> None:
+    token, text = w.token(w.other), f"Said once {w.tag('once')} #lt{w.run}once"
+    count_before = w.read(f"/accounts/{w.other}")["tweet_count"]
+    first = w.call("POST", "/tweets", {"text": text}, token, key=w.tweet_key)
+    again = w.call("POST", "/tweets", {"text": text}, token, key=w.tweet_key)
+    tweet = replayed(first, again, 201, "post with an Idempotency-Key")
+    check_tweet(tweet)
+    w.keyed = tweet
+    mine = [t["id"] for t in w.read(f"/accounts/{w.other}/tweets?limit=100")["tweets"]
+            if t["text"] == text]
+    expect(mine == [tweet["id"]], f"the author's tweets hold {mine} with that text, want "
+           f"just {tweet['id']}")
+    count_now = w.read(f"/accounts/{w.other}")["tweet_count"]
+    expect(count_now == count_before + 1, f"tweet_count went {count_before} -> {count_now}")
+
+
+@check("post_tweet_key_with_other_text_422")
+def check_post_key_reused(w: World) -> None:
+    tweet, token = w.the_keyed(), w.token(w.other)
+    count_before = w.read(f"/accounts/{w.other}")["tweet_count"]
+    other = {"text": f"Said otherwise {w.tag('otherwise')}"}
+    key_reused(w.call("POST", "/tweets", other, token, key=w.tweet_key),
+               "the same key with other text")
+    expect(w.read(f"/tweets/{tweet['id']}")["text"] == tweet["text"], "the tweet changed")
+    count_now = w.read(f"/accounts/{w.other}")["tweet_count"]
+    expect(count_now == count_before, f"tweet_count went {count_before} -> {count_now}")
+
+
+@check("like_same_key_once")
+def check_like_once(w: World) -> None:
+    tweet_id, key = w.the_keyed()["id"], new_key()
+    before = w.read(f"/tweets/{tweet_id}")["likes"]
+    first = w.call("POST", f"/tweets/{tweet_id}/like", key=key)
+    again = w.call("POST", f"/tweets/{tweet_id}/like", key=key)
+    liked = replayed(first, again, 202, "like with an Idempotency-Key")
+    expect(liked == {"id": tweet_id, "likes": before + 1},
+           f"the like answered {liked}, want likes {before + 1}")
+    now = w.read(f"/tweets/{tweet_id}")["likes"]
+    expect(now == before + 1, f"a read shows {now} likes, want {before + 1}: one like")
+    other_id = w.the_tweet()["id"]
+    other_before = w.read(f"/tweets/{other_id}")["likes"]
+    key_reused(w.call("POST", f"/tweets/{other_id}/like", key=key),
+               "the same key liking another tweet")
+    other_now = w.read(f"/tweets/{other_id}")["likes"]
+    expect(other_now == other_before, f"the other tweet's likes went {other_before} -> "
+           f"{other_now}")
 
 
 @check("edit_by_author_200")
@@ -1019,6 +1111,7 @@ class Call:
     body: Any = None
     token: str | None = None
     tweet_id: int | None = None
+    key: str | None = None  # the Idempotency-Key of a POST, which a retry would send again
 
 
 @dataclass
@@ -1096,11 +1189,12 @@ def next_call(config: LoadConfig, fixture: Fixture, rng: random.Random) -> Call:
     if op == "likes":
         hot = fixture.hot_ids and rng.random() < config.hot
         tweet_id = rng.choice(fixture.hot_ids if hot else fixture.tweet_ids)
-        return Call(op, "POST", f"/tweets/{tweet_id}/like", 202, tweet_id=tweet_id)
+        return Call(op, "POST", f"/tweets/{tweet_id}/like", 202, tweet_id=tweet_id,
+                    key=new_key())
     if op == "posts":
         n = rng.randrange(1_000_000)
         return Call(op, "POST", "/tweets", 201, {"text": tweet_text(fixture.run, n)},
-                    rng.choice(fixture.tokens))
+                    rng.choice(fixture.tokens), key=new_key())
     return Call(op, "GET", read_path(fixture, rng), 200)
 
 
@@ -1129,7 +1223,8 @@ def work(config: LoadConfig, fixture: Fixture, tally: Tally, stop: threading.Eve
         call = next_call(config, fixture, rng)
         tally.ops[call.op] += 1
         try:
-            reply = client.request(call.method, call.path, call.body, token=call.token)
+            reply = client.request(call.method, call.path, call.body, token=call.token,
+                                   key=call.key)
         except (OSError, http.client.HTTPException) as err:
             tally.errors[type(err).__name__] += 1
             tally.error_count += 1

@@ -18,8 +18,14 @@ def body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def error(description: str) -> dict[str, Any]:
-    return body(ref("Error"), description)
+def error(description: str, **examples: str) -> dict[str, Any]:
+    """Describe an error answer; ``examples`` maps an error code to a message it comes with."""
+    answer = body(ref("Error"), description)
+    if examples:
+        answer["content"][JSON]["examples"] = {
+            code: {"value": {"error": {"code": code, "message": message}}}
+            for code, message in examples.items()}
+    return answer
 
 
 def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +52,38 @@ UNAUTHORIZED = error("Missing, malformed, forged or expired token.")
 UPSTREAM = {"502": error("The database is unavailable."),
             "504": error("The database did not answer in time.")}
 
+# Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) on the POSTs that change
+# something or hand out a token; api/idempotency.py is the code that reads it.
+IDEMPOTENCY_KEY = {"$ref": "#/components/parameters/IdempotencyKey"}
+REPLAYED = {"Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"}}
+BAD_KEY = ("Idempotency-Key must be a quoted string or a bare token of 1-255 visible ASCII "
+           "characters")
+REUSED = error("The Idempotency-Key was already used, within the window, in the same scope for "
+               "a different request (code idempotency_key_reused). Nothing was done.",
+               idempotency_key_reused="this Idempotency-Key was already used for a different "
+               "request")
+PARAMETERS: dict[str, Any] = {"IdempotencyKey": {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Makes the request safe to send again. The same key again within "
+                   "IDEMPOTENCY_WINDOW_S (a day) gets the first answer again, with the same "
+                   "status and body and `Idempotent-Replayed: true`, and changes nothing twice; "
+                   "the same key with a different request is a 422. Only 2xx answers are "
+                   "kept: after a 4xx or 5xx the same key runs the request again. A bare "
+                   "token of 1-255 visible ASCII characters, or an RFC 8941 sf-string of 1-255 "
+                   "printable ASCII characters in quotes (the quoted and the bare form of one "
+                   "key are the same key); anything else is a 400 with code "
+                   "invalid_idempotency_key.",
+    # RFC 8941 section 3.3.3: an sf-string may hold spaces and escapes only \" and \\;
+    # a value that starts with a quote must be one.
+    "schema": {"type": "string",
+               "pattern": r'^(?:[!#-~][!-~]{0,254}|"(?:[ !#-\[\]-~]|\\["\\]){1,255}")$'},
+    "examples": {"bare": {"value": "4f1c9a3e2b7d4e0f8a6b5c3d2e1f0a9b"},
+                 "sf-string": {"value": '"4f1c9a3e-2b7d-4e0f-8a6b-5c3d2e1f0a9b"'}}}}
+HEADERS: dict[str, Any] = {"IdempotentReplayed": {
+    "description": "`true` on an answer that repeats the first answer to the same "
+                   "Idempotency-Key; absent on a first answer.",
+    "schema": {"type": "string", "const": "true"}}}
+
 
 def op(summary: str, responses: dict[str, Any], parameters: list[dict[str, Any]] | None = None,
        request: dict[str, Any] | None = None, secure: bool = False) -> dict[str, Any]:
@@ -60,6 +98,23 @@ def op(summary: str, responses: dict[str, Any], parameters: list[dict[str, Any]]
     if secure:
         operation["security"] = BEARER
         operation["responses"]["401"] = UNAUTHORIZED
+    return operation
+
+
+def idempotent(operation: dict[str, Any], scope: str) -> dict[str, Any]:
+    """Let an operation take an Idempotency-Key whose scope ``scope`` names."""
+    operation["description"] = f"Takes an Idempotency-Key, scoped {scope}."
+    operation["parameters"] = [*operation.get("parameters", []), IDEMPOTENCY_KEY]
+    responses = operation["responses"]
+    for status, response in responses.items():
+        if status.startswith("2"):
+            responses[status] = {**response, "headers": {**response.get("headers", {}),
+                                                         **REPLAYED}}
+    before = responses["400"]["description"] + " Or a" if "400" in responses else "A"
+    responses["400"] = error(f"{before} malformed Idempotency-Key (code "
+                             "invalid_idempotency_key).", invalid_idempotency_key=BAD_KEY)
+    responses["422"] = REUSED
+    operation["responses"] = dict(sorted(responses.items()))
     return operation
 
 
@@ -102,13 +157,14 @@ def paths() -> dict[str, Any]:
             "200": body(obj(["status"], status={"const": "ok"}), "Ready."),
             "503": error("The database is unreachable.")})},
         "/accounts": {
-            "post": op("Sign up", {
+            "post": idempotent(op("Sign up", {
                 "201": body(ref("Account"), "Created."),
                 "409": error("The username is taken (ignoring case)."),
             }, request=obj(["username", "password"],
                            username={"type": "string", "pattern": "^[A-Za-z0-9_]{3,30}$"},
                            password={"type": "string", "minLength": 8},
                            display_name={"type": "string", "maxLength": 50})),
+                "among all sign-ups"),
             "get": op("List accounts, newest first", {
                 "200": body(ref("AccountPage"), "A page."), "400": BAD}, PAGE)},
         "/accounts/search": {"get": op(
@@ -119,14 +175,15 @@ def paths() -> dict[str, Any]:
             "200": body(ref("Account"), "The account."), "404": NOT_FOUND}, [USERNAME])},
         "/accounts/{username}/tweets": {"get": op("An account's tweets, newest first", {
             "200": TWEETS, "400": BAD, "404": NOT_FOUND}, [USERNAME, *PAGE])},
-        "/sessions": {"post": op("Log in", {
+        "/sessions": {"post": idempotent(op("Log in", {
             "201": body(obj(["token", "account"], token={"type": "string"},
                             account=ref("Account")), "A bearer token."),
             "401": error("Wrong username or password."),
         }, request=obj(["username", "password"], username={"type": "string"},
-                       password={"type": "string"}))},
+                       password={"type": "string"})), "per username")},
         "/tweets": {
-            "post": op("Post a tweet", {"201": TWEET}, request=ref("TweetText"), secure=True),
+            "post": idempotent(op("Post a tweet", {"201": TWEET}, request=ref("TweetText"),
+                                  secure=True), "per author (the token's account)"),
             "get": op("Timeline, newest first", {"200": TWEETS, "400": BAD}, PAGE)},
         "/tweets/search": {"get": op(
             "Full-text search: every word must match, newest first",
@@ -139,10 +196,10 @@ def paths() -> dict[str, Any]:
             "delete": op("Delete a tweet (author only)", {
                 "204": {"description": "Deleted."}, "403": error("Not your tweet."),
                 "404": NOT_FOUND}, [ID], secure=True)},
-        "/tweets/{id}/like": {"post": op("Like a tweet (no account needed)", {
+        "/tweets/{id}/like": {"post": idempotent(op("Like a tweet (no account needed)", {
             "202": body(obj(["id", "likes"], id={"type": "integer"}, likes={"type": "integer"}),
                         "Accepted; likes counts pending ones."),
-            "404": NOT_FOUND}, [ID])},
+            "404": NOT_FOUND}, [ID]), "among all likes")},
         "/hashtags": {"get": op("Hashtags starting with q, most used first", {
             "200": body(obj(["hashtags"], hashtags={"type": "array", "items": obj(
                 ["tag", "tweets"], tag={"type": "string"}, tweets={"type": "integer"})}),
@@ -176,6 +233,6 @@ def document() -> dict[str, Any]:
                  "description": "Errors are {\"error\": {\"code\", \"message\"}}; 405 answers "
                                 "carry Allow; list routes page with limit and cursor."},
         "paths": paths(),
-        "components": {"schemas": SCHEMAS,
+        "components": {"schemas": SCHEMAS, "parameters": PARAMETERS, "headers": HEADERS,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

@@ -13,7 +13,8 @@ Two guards keep the caller's other work going:
 - once open, requests still waiting longer than ``stall_s`` are given up on (their
   connections shut), so that no caller waits the whole read timeout: with a fixed number of
   clients each waiting on its answer, those waits would otherwise starve every other request.
-  Giving up is a timeout: the upstream may still act on what it was sent.
+  Giving up is a timeout (a 504: the upstream may still act on what it was sent), or for a
+  GET or HEAD, which ask for no change, a 503.
 
 A watchdog thread (one per process, started with the first breaker) checks every breaker a
 few times a second, since a hung upstream may leave nobody calling ``admit``.
@@ -57,7 +58,7 @@ class FailFast:
 
 
 # The stall time of each service's upstream: the nearer the store, the shorter.
-STALL_S = {"dbcache": 1.0, "api": 1.5, "cache": 2.0, "lb": 2.5, "web": 3.0}
+STALL_S = {"dbcache": 0.75, "api": 1.5, "cache": 2.0, "lb": 2.5, "web": 3.0}
 
 
 class Refused(Exception):

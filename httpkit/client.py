@@ -30,6 +30,7 @@ IDLE_REUSE_S = 10.0  # drop pooled connections idle this long; servers time idle
 NO_BODY = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
 # RFC 9110 §9.2.2: these may be sent again without changing the outcome.
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+SAFE = frozenset({"GET", "HEAD"})  # RFC 9110 §9.2.1: they ask for no change
 
 
 class UpstreamError(Exception):
@@ -56,6 +57,14 @@ class UpstreamTimeout(UpstreamError):
 
     status = HTTPStatus.GATEWAY_TIMEOUT
     code = "upstream_timeout"
+
+
+class GaveUp(UpstreamTimeout):
+    """A read given up on while the upstream looked hung: nothing was asked of it that it
+    could act on (a GET or HEAD), so the answer is "unavailable", worth a retry soon."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "upstream_unavailable"
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -267,8 +276,9 @@ class Upstream:
         except (OSError, wire.MessageError) as err:
             conn.close()
             if conn.aborted:
-                raise UpstreamTimeout(f"{self.authority} stopped answering; gave up waiting",
-                                      sent=conn.sent) from None
+                gave_up = GaveUp if method in SAFE else UpstreamTimeout
+                raise gave_up(f"{self.authority} stopped answering; gave up waiting",
+                              sent=conn.sent) from None
             if kept and isinstance(err, ConnectionError):
                 raise _StaleConnection(conn.sent) from None
             raise UpstreamError(f"{self.authority} broke off: {err}", sent=True) from None

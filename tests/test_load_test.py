@@ -1,18 +1,24 @@
 """load_test.py against a whole stack (stack.launcher's plan and Stack: real processes on free
 loopback ports), run as a user runs it, so that the tool cannot rot: `functional` must pass
-every check, and a short `load` must finish with no errors and every like counted."""
+every check, and a short `load` must finish with no errors and every like counted. Against a
+fake API that records what it is sent, every POST of a `load` run must carry an
+Idempotency-Key of its own."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from itertools import count
 from pathlib import Path
 
 import pytest
 
+from httpkit import Request, Response, json_response
 from stack.launcher import Stack, free_ports, plan
+from tests.fakes import Answer, Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -45,7 +51,10 @@ def test_functional_and_load_pass_against_the_whole_stack(lb_url: str, tmp_path:
     checks = load_test("functional", "--url", lb_url)
     assert checks.returncode == 0, checks.stdout + checks.stderr
     assert "FAIL" not in checks.stdout and "SKIP" not in checks.stdout
-    assert checks.stdout.count("PASS ") >= 39
+    assert checks.stdout.count("PASS ") >= 42
+    for name in ("post_tweet_same_key_once", "post_tweet_key_with_other_text_422",
+                 "like_same_key_once"):
+        assert f"PASS {name}\n" in checks.stdout
     for name in ("follows_change_feed", "sees_new_account", "sees_post", "sees_edit",
                  "sees_likes", "sees_delete"):
         assert f"PASS every_replica_{name}\n" in checks.stdout
@@ -68,3 +77,43 @@ def test_functional_and_load_pass_against_the_whole_stack(lb_url: str, tmp_path:
     assert verified["ok"] and verified["flushed"] and verified["mismatches"] == []
     assert verified["written_after_flush"] == verified["likes_sent"]
     assert "p99" in load.stdout and "verify likes  OK" in load.stdout
+
+
+UUID4_HEX = re.compile(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
+
+
+def fake_api() -> Answer:
+    """Answer as the API does, just enough for a load run: every account, log-in, tweet and
+    like succeeds, and every read is an empty 200."""
+    ids = count(1)
+
+    def answer(request: Request) -> Response:
+        if request.method != "POST":
+            return json_response({})
+        if request.path == "/sessions":
+            return json_response({"token": "fake-token"}, 201)
+        if request.path == "/tweets":
+            return json_response({"id": next(ids), "likes": 0}, 201)
+        if request.path.endswith("/like"):
+            return json_response({"id": int(request.path.split("/")[2]), "likes": 1}, 202)
+        return json_response({}, 201)
+    return answer
+
+
+def test_every_post_of_a_load_run_carries_its_own_idempotency_key(lab: Lab,
+                                                                  tmp_path: Path) -> None:
+    api = lab.upstream(fake_api())
+    results = tmp_path / "load.json"
+    load = load_test("load", "--url", api.url, "--concurrency", "4", "--requests", "300",
+                     "--mix", "reads=20,posts=40,likes=40", "--accounts", "3", "--tweets", "20",
+                     "--json", str(results))
+    assert load.returncode == 0, load.stdout + load.stderr
+    by_op = json.loads(results.read_text())["by_op"]
+    posts = api.requests("POST")
+    paths = [seen.target.rpartition("/")[2] for seen in posts]
+    assert (paths.count("accounts"), paths.count("sessions")) == (3, 3)
+    assert paths.count("tweets") == 20 + by_op["posts"] and paths.count("like") == by_op["likes"]
+    keys = [seen.headers.get("idempotency-key", "") for seen in posts]
+    assert all(UUID4_HEX.fullmatch(key) for key in keys), keys
+    assert len(set(keys)) == len(keys), "a key was sent twice"
+    assert not any("idempotency-key" in seen.headers for seen in api.requests("GET"))

@@ -3,7 +3,9 @@
 Every page works with JavaScript off. Sessions live in a signed cookie (HttpOnly,
 SameSite=Lax); every state-changing form carries a CSRF token the server checks. Forms use
 POST-redirect-GET (303), and the page after a write is fetched with ``Cache-Control:
-no-cache`` so the writer sees the write at once through every cache.
+no-cache`` so the writer sees the write at once through every cache. Each rendered form that
+creates something (sign up, log in, post, like) also carries a fresh key, sent on to the API
+as ``Idempotency-Key``: the same form sent twice (a double click, Back, a retry) acts once.
 
 Environment: HOST (127.0.0.1), PORT (8080), API_URL (http://127.0.0.1:8000, the load
 balancer; the API itself works too), SECRET_KEY (else a key kept in DATA_DIR), DATA_DIR
@@ -12,6 +14,7 @@ balancer; the API itself works too), SECRET_KEY (else a key kept in DATA_DIR), D
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -31,6 +34,12 @@ from web.render import Markup, escape, join, path_part, render, tweet_text
 HTML = "text/html; charset=utf-8"
 STATIC = Path(__file__).parent / "static"
 KINDS = ("tweets", "hashtags", "accounts")
+# Each idem field is autocomplete="off": Firefox may otherwise put a used key back into a
+# reloaded page (Mozilla bug 520561), and the next post from it would not be a new one.
+IDEM_FIELD = "idem"
+# The keys new_key() makes. Anything else in the field did not come from our page, and a key
+# the API refuses would fail the form: it is dropped and the form sent without one.
+OUR_KEY = re.compile(r"[A-Za-z0-9_-]{16,255}\Z")
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,7 @@ class Web:
     def timeline(self, request: Request, error: str = "", text: str = "") -> Response:
         page = Page(request, self.key)
         data = self.get(page, "/tweets", paging(request))
-        compose = (render("compose.html", csrf=page.session.csrf, text=text,
+        compose = (render("compose.html", csrf=page.session.csrf, idem=new_key(), text=text,
                           error=error_line(error)) if page.session.logged_in
                    else render("compose_guest.html"))
         body = render("timeline.html", compose=compose, tweets=self.tweet_list(page, data, "/"))
@@ -190,14 +199,14 @@ class Web:
     def signup_form(self, request: Request, error: str = "", username: str = "",
                     display_name: str = "") -> Response:
         page = Page(request, self.key)
-        body = render("signup.html", csrf=page.session.csrf, error=error_line(error),
-                      username=username, display_name=display_name)
+        body = render("signup.html", csrf=page.session.csrf, idem=new_key(),
+                      error=error_line(error), username=username, display_name=display_name)
         return self.html(page, "Sign up", body, HTTPStatus.BAD_REQUEST if error else 200)
 
     def login_form(self, request: Request, error: str = "", username: str = "") -> Response:
         page = Page(request, self.key)
-        body = render("login.html", csrf=page.session.csrf, error=error_line(error),
-                      username=username)
+        body = render("login.html", csrf=page.session.csrf, idem=new_key(),
+                      error=error_line(error), username=username)
         return self.html(page, "Log in", body, HTTPStatus.UNAUTHORIZED if error else 200)
 
     # -- forms ---------------------------------------------------------------------------
@@ -207,7 +216,7 @@ class Web:
         if not page.session.logged_in:
             return self.redirect(page, "/login")
         text = form.get("text", "")
-        answer = self.call(page, "POST", "/tweets", {"text": text})
+        answer = self.call(page, "POST", "/tweets", {"text": text}, form_key(form))
         if answer.status == HTTPStatus.BAD_REQUEST:
             return self.timeline(request, error=api_message(answer), text=text)
         if answer.status == HTTPStatus.UNAUTHORIZED:
@@ -218,7 +227,7 @@ class Web:
     def like(self, request: Request) -> Response:
         page, form = self.form(request)
         tweet = request.params["id"]
-        check(self.call(page, "POST", f"/tweets/{tweet}/like", None))
+        check(self.call(page, "POST", f"/tweets/{tweet}/like", None, form_key(form)))
         return self.redirect(page, local_path(form.get("next", ""), f"/tweets/{tweet}"))
 
     def edit(self, request: Request) -> Response:
@@ -244,28 +253,31 @@ class Web:
     def signup(self, request: Request) -> Response:
         page, form = self.form(request)
         username, display_name = form.get("username", "").strip(), form.get("display_name", "")
-        password = form.get("password", "")
+        password, key = form.get("password", ""), form_key(form)
         answer = self.call(page, "POST", "/accounts", {
-            "username": username, "password": password, "display_name": display_name})
+            "username": username, "password": password, "display_name": display_name}, key)
         if answer.status in (HTTPStatus.BAD_REQUEST, HTTPStatus.CONFLICT):
             return self.signup_form(request, api_message(answer), username, display_name)
         check(answer)
-        return self.start_session(page, username, password)
+        # The same key again: log-ins are keyed apart from sign-ups, and a sign-up sent twice
+        # then gets the first log-in's answer too rather than a second session.
+        return self.start_session(page, username, password, key)
 
     def login(self, request: Request) -> Response:
         page, form = self.form(request)
         username, password = form.get("username", "").strip(), form.get("password", "")
-        return self.start_session(page, username, password)
+        return self.start_session(page, username, password, form_key(form))
 
     def logout(self, request: Request) -> Response:
         page, _ = self.form(request)
         page.session = session.Session()  # a new anonymous session, with a new CSRF token
         return self.redirect(page, "/")
 
-    def start_session(self, page: Page, username: str, password: str) -> Response:
+    def start_session(self, page: Page, username: str, password: str,
+                      key: str | None) -> Response:
         """Log in through the API and keep the token in a new session."""
         credentials = {"username": username, "password": password}
-        answer = self.call(page, "POST", "/sessions", credentials)
+        answer = self.call(page, "POST", "/sessions", credentials, key)
         if answer.status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED):
             return self.login_form(page.request, "Wrong username or password.", username)
         check(answer)
@@ -302,9 +314,15 @@ class Web:
         check(answer)
         return answer.json()
 
-    def call(self, page: Page, method: str, path: str, payload: Any) -> UpstreamResponse:
-        """Send a write to the API with the visitor's token."""
+    def call(self, page: Page, method: str, path: str, payload: Any,
+             key: str | None = None) -> UpstreamResponse:
+        """Send a write to the API with the visitor's token and the form's Idempotency-Key.
+
+        A replayed answer (Idempotent-Replayed: true) is the first answer again, so it is
+        handled as that answer was: a log-in still sets the cookie, a post still redirects."""
         headers = {"authorization": f"Bearer {page.session.token}"} if page.session.token else {}
+        if key is not None:
+            headers["idempotency-key"] = key
         return self.send(page, method, path, payload, headers)
 
     def send(self, page: Page, method: str, target: str, payload: Any,
@@ -362,7 +380,19 @@ def tweet_values(tweet: dict[str, Any], csrf: str) -> dict[str, Any]:
     edited = Markup(f" · edited {escape(when(tweet['edited_at']))}" if tweet["edited_at"] else "")
     return {"id": tweet["id"], "author": tweet["author"], "text": tweet_text(tweet["text"]),
             "likes": tweet["likes"], "created_at": tweet["created_at"],
-            "when": when(tweet["created_at"]), "edited": edited, "csrf": csrf}
+            "when": when(tweet["created_at"]), "edited": edited, "csrf": csrf,
+            "idem": new_key()}
+
+
+def new_key() -> str:
+    """Make a fresh idempotency key for one rendered form."""
+    return secrets.token_urlsafe(16)
+
+
+def form_key(form: dict[str, str]) -> str | None:
+    """Return the form's idempotency key, or None when it has none of ours (send no header)."""
+    key = form.get(IDEM_FIELD, "")
+    return key if OUR_KEY.match(key) else None
 
 
 def when(iso: str) -> str:
@@ -423,6 +453,10 @@ def check(answer: UpstreamResponse) -> None:
         raise HTTPError(HTTPStatus.NOT_FOUND, api_message(answer, "We could not find that."))
     if answer.status == HTTPStatus.FORBIDDEN:
         raise HTTPError(HTTPStatus.FORBIDDEN, api_message(answer, "That is not yours to change."))
+    if answer.status == HTTPStatus.UNPROCESSABLE_ENTITY:  # the API's idempotency_key_reused
+        # A page kept with its old key (no reload) and sent again with other contents.
+        raise HTTPError(answer.status, "That form was already sent with something else in it. "
+                        "Reload the page and try again.", "idempotency_key_reused")
     if answer.status == HTTPStatus.INSUFFICIENT_STORAGE:
         raise HTTPError(answer.status, "Our disk is full, so that was not saved. "
                         "Please try again later.", "storage_full")
@@ -452,7 +486,8 @@ class WebServer(Server):
 
     def error_response(self, err: HTTPError, request: Request | None = None) -> Response:
         headings = {404: "Not found", 403: "Not allowed", 503: "Temporarily unavailable",
-                    405: "Not allowed", 400: "That did not work", 507: "Not saved"}
+                    405: "Not allowed", 400: "That did not work", 422: "Already sent",
+                    507: "Not saved"}
         heading = headings.get(err.status, "Something went wrong")
         body = render("error.html", heading=heading, message=err.message)
         page = Page(request, self.web.key) if request is not None else None

@@ -5,6 +5,7 @@ documented for that status."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from api.openapi import document
 from httpkit import Server
 from httpkit.routing import Route
 from tests.api.conftest import StartApi
-from tests.api.helpers import (PASSWORD, Client, bearer, delete_tweet, edit_tweet, join, like,
-                               post_tweet)
+from tests.api.helpers import (PASSWORD, Client, User, bearer, delete_tweet, edit_tweet, join,
+                               like, post_tweet)
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # Answered by the router or the server for any path, not by one operation (DESIGN.md's
@@ -98,12 +99,19 @@ def test_every_operation_has_described_responses_with_valid_statuses() -> None:
         assert any(status.startswith("2") for status in responses), (method, path)
 
 
+def parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return an operation's parameters, a reference to a reusable one resolved."""
+    doc = document()
+    return [resolve(doc, p["$ref"]) if "$ref" in p else p
+            for p in operation.get("parameters", [])]
+
+
 def test_every_path_parameter_is_declared_and_every_declared_one_is_in_the_path() -> None:
     for method, path, operation in operations():
         in_path = set(re.findall(r"\{(\w+)\}", path))
-        declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+        declared = {p["name"] for p in parameters(operation) if p["in"] == "path"}
         assert in_path == declared, (method, path)
-        assert all(p["required"] for p in operation.get("parameters", []) if p["in"] == "path")
+        assert all(p["required"] for p in parameters(operation) if p["in"] == "path")
 
 
 def test_secured_operations_document_401_and_bodies_400_and_413() -> None:
@@ -144,6 +152,95 @@ def test_every_reference_resolves() -> None:
     assert found
     for ref in found:
         assert isinstance(resolve(doc, ref), dict), ref
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------
+
+IDEMPOTENT = {("POST", "/accounts"), ("POST", "/sessions"), ("POST", "/tweets"),
+              ("POST", "/tweets/{id}/like")}
+KEY_PARAMETER = "#/components/parameters/IdempotencyKey"
+REPLAYED_HEADER = "#/components/headers/IdempotentReplayed"
+
+
+def example_codes(response: dict[str, Any]) -> set[str]:
+    """Return the error codes a response's examples show."""
+    examples = response.get("content", {}).get("application/json", {}).get("examples", {})
+    return {example["value"]["error"]["code"] for example in examples.values()}
+
+
+def test_exactly_the_idempotent_posts_take_the_reusable_idempotency_key() -> None:
+    doc = document()
+    key = doc["components"]["parameters"]["IdempotencyKey"]
+    assert (key["name"], key["in"], key["required"]) == ("Idempotency-Key", "header", False)
+    assert key["schema"]["type"] == "string" and "invalid_idempotency_key" in key["description"]
+    taking = set()
+    for method, path, operation in operations():
+        if any(p["in"] == "header" and p["name"].lower() == "idempotency-key"
+               for p in parameters(operation)):
+            taking.add((method, path))
+            assert {"$ref": KEY_PARAMETER} in operation["parameters"], (method, path)
+            assert "Idempotency-Key" in operation["description"], (method, path)
+    assert taking == IDEMPOTENT
+
+
+def test_idempotent_posts_document_the_replay_header_and_the_key_errors() -> None:
+    doc = document()
+    header = resolve(doc, REPLAYED_HEADER)
+    assert header["schema"] == {"type": "string", "const": "true"} and header["description"]
+    for method, path, operation in operations():
+        responses = operation["responses"]
+        successes = [status for status in responses if status.startswith("2")]
+        replayed = [status for status in successes
+                    if "Idempotent-Replayed" in responses[status].get("headers", {})]
+        if (method, path) not in IDEMPOTENT:
+            assert replayed == [] and "422" not in responses, (method, path)
+            assert "invalid_idempotency_key" not in example_codes(responses.get("400", {}))
+            continue
+        assert replayed == successes != [], (method, path)
+        for status in successes:
+            headers = responses[status]["headers"]
+            assert headers["Idempotent-Replayed"] == {"$ref": REPLAYED_HEADER}, (method, path)
+        assert example_codes(responses["400"]) >= {"invalid_idempotency_key"}, (method, path)
+        assert example_codes(responses["422"]) == {"idempotency_key_reused"}, (method, path)
+        for status in ("400", "422"):
+            content = responses[status]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Error"}
+            assert "idempotency" in responses[status]["description"].lower(), (method, path)
+
+
+def test_every_example_fits_its_schema() -> None:
+    doc = document()
+    checked = 0
+    for method, path, operation in operations():
+        for status, response in operation["responses"].items():
+            for media in response.get("content", {}).values():
+                for name, example in media.get("examples", {}).items():
+                    where = f"{method} {path} {status} {name}"
+                    assert problems(doc, media["schema"], example["value"], where) == []
+                    checked += 1
+    for parameter in doc["components"]["parameters"].values():
+        for name, example in parameter.get("examples", {}).items():
+            assert re.fullmatch(parameter["schema"]["pattern"], example["value"]), name
+            checked += 1
+    assert checked >= 10
+
+
+# What api/idempotency.py takes: a bare token of 1-255 visible ASCII characters, or an RFC 8941
+# sf-string of 1-255 printable ones (its quotes and escapes do not count).
+KEYS_TAKEN = ["a", "0f9c2b6d4e8a4c1b9d3e7f5a2b6c8d0e", "x" * 255, "!#$%&'*+-.^_`|~", 'ends"',
+              '"quoted-key"', '"with space"', r'"with \"escapes\" and \\"',
+              '"' + "y" * 255 + '"', '"' + r"\"" * 255 + '"']
+KEYS_REFUSED = ["", "x" * 256, "has space", '""', "caf\u00e9", "\u00e9", "tab\there",
+                '"unclosed', r'"bad\escape"', '"a"b"', '"' + "y" * 256 + '"',
+                '"' + r"\"" * 256 + '"', '"caf\u00e9"']
+
+
+def test_the_documented_key_pattern_takes_and_refuses_what_the_contract_says() -> None:
+    pattern = document()["components"]["parameters"]["IdempotencyKey"]["schema"]["pattern"]
+    for key in KEYS_TAKEN:
+        assert re.fullmatch(pattern, key), key
+    for key in KEYS_REFUSED:
+        assert not re.fullmatch(pattern, key), key
 
 
 # --- a minimal JSON Schema check, for the keywords the document uses ---------------------------
@@ -231,6 +328,7 @@ def story(api: Client, store_client: Client) -> None:
     api.request("HEAD", "/tweets")
     like(api, tweet["id"])
     api.call("POST", "/tweets/999/like")
+    keyed_story(api, alice, tweet["id"], post_tweet(api, bob, "another")["id"])
     api.call("PUT", f"/tweets/{tweet['id']}", {"text": "mine"}, bob.auth)
     api.call("PUT", f"/tweets/{tweet['id']}", {"text": " "}, alice.auth)
     api.call("PUT", "/tweets/999", {"text": "gone"}, alice.auth)
@@ -243,11 +341,41 @@ def story(api: Client, store_client: Client) -> None:
     api.request("PATCH", "/tweets/1")
 
 
+def keyed(key: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    return {**(headers or {}), "idempotency-key": key}
+
+
+def keyed_story(api: Client, user: User, tweet_id: int, other_tweet_id: int) -> None:
+    """Send each POST that takes an Idempotency-Key twice with one key, then that key with
+    another request, then a malformed key; a replay repeats the first answer."""
+    carol = {"username": "carol", "password": PASSWORD}
+    log_in = {"username": user.username, "password": PASSWORD}
+    cases: list[tuple[str, Any, str, Any, dict[str, str]]] = [
+        ("/accounts", carol, "/accounts", {**carol, "username": "carol2"}, {}),
+        ("/sessions", log_in, "/sessions", {**log_in, "password": PASSWORD + "!"}, {}),
+        ("/tweets", {"text": "once"}, "/tweets", {"text": "other text"}, user.auth),
+        (f"/tweets/{tweet_id}/like", None, f"/tweets/{other_tweet_id}/like", None, {}),
+    ]
+    for path, payload, other_path, other_payload, headers in cases:
+        key = uuid.uuid4().hex
+        first = api.call("POST", path, payload, keyed(key, headers))
+        again = api.call("POST", path, payload, keyed(f'"{key}"', headers))
+        assert first.status // 100 == 2 and "idempotent-replayed" not in first.headers, path
+        assert (again.status, again.body) == (first.status, first.body), path
+        assert again.headers.get("idempotent-replayed") == "true", path
+        reused = api.call("POST", other_path, other_payload, keyed(key, headers))
+        assert (reused.status, reused.json()["error"]["code"]) == (
+            422, "idempotency_key_reused"), path
+        bad = api.call("POST", path, payload, keyed("not a key", headers))
+        assert (bad.status, bad.json()["error"]["code"]) == (400, "invalid_idempotency_key")
+
+
 def test_every_answer_of_a_live_api_is_documented(api: Client, store_client: Client,
                                                   routes: list[Route]) -> None:
     story(api, store_client)
     doc = document()
     seen: set[tuple[str, str, int]] = set()
+    replays: set[tuple[str, str]] = set()
     for method, target, answer in api.answers:
         if answer.status in GENERIC_STATUSES:
             continue
@@ -256,6 +384,10 @@ def test_every_answer_of_a_live_api_is_documented(api: Client, store_client: Cli
         documented = doc["paths"][operation[1]][operation[0].lower()]["responses"]
         assert str(answer.status) in documented, (method, target, answer.status)
         seen.add((*operation, answer.status))
+        if "idempotent-replayed" in answer.headers:
+            replayed = documented[str(answer.status)].get("headers", {})
+            assert "Idempotent-Replayed" in replayed, (method, target, answer.status)
+            replays.add(operation)
         content = documented[str(answer.status)].get("content")
         if method == "HEAD" or not answer.body:
             assert content is None or method == "HEAD", (method, target)
@@ -264,8 +396,21 @@ def test_every_answer_of_a_live_api_is_documented(api: Client, store_client: Cli
         schema = content["application/json"]["schema"]
         assert problems(doc, schema, answer.json(), f"{method} {target}") == []
     statuses = {status for _, _, status in seen}
-    assert {200, 201, 202, 204, 400, 401, 403, 404, 409, 413} <= statuses
+    assert {200, 201, 202, 204, 400, 401, 403, 404, 409, 413, 422} <= statuses
+    assert replays == IDEMPOTENT
     assert len(seen) >= 45
+
+
+def test_the_api_takes_and_refuses_the_keys_the_document_says(api: Client) -> None:
+    pattern = document()["components"]["parameters"]["IdempotencyKey"]["schema"]["pattern"]
+    tweet = post_tweet(api, join(api, "alice"), "like me")
+    for key in KEYS_TAKEN + KEYS_REFUSED:
+        answer = api.call("POST", f"/tweets/{tweet['id']}/like", headers=keyed(key))
+        if re.fullmatch(pattern, key):
+            assert answer.status == 202, (key, answer.body)
+        else:
+            assert answer.status == 400, (key, answer.body)
+            assert answer.json()["error"]["code"] == "invalid_idempotency_key", key
 
 
 def test_the_api_serves_the_document(api: Client) -> None:

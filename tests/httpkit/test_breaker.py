@@ -158,12 +158,12 @@ def test_an_upstream_in_front_of_a_hung_service_keeps_only_the_bound_waiting_the
     upstream.breaker = breaker = Breaker(SETTINGS, clock)
     outcomes: list[BaseException] = []
 
-    def wait_for_it() -> None:
+    def wait_for_it(method: str) -> None:
         try:
-            upstream.request("GET", "/slow")
+            upstream.request(method, "/slow")
         except Exception as err:
             outcomes.append(err)
-    threads = [threading.Thread(target=wait_for_it) for _ in range(2)]
+    threads = [threading.Thread(target=wait_for_it, args=(method,)) for method in ("GET", "POST")]
     for thread in threads:
         thread.start()
     assert wait_until(lambda: len(breaker._waiting) == 2)
@@ -180,6 +180,9 @@ def test_an_upstream_in_front_of_a_hung_service_keeps_only_the_bound_waiting_the
         thread.join(timeout=10)
     assert len(outcomes) == 2 and all(isinstance(err, UpstreamTimeout) for err in outcomes)
     assert "gave up waiting" in str(outcomes[0]) and time.monotonic() - started < 0.8
+    # A given-up GET asked for nothing the service could still do: it is unavailable (503);
+    # a POST may yet be done: it timed out (504).
+    assert sorted(err.status for err in outcomes if isinstance(err, UpstreamTimeout)) == [503, 504]
     upstream.close()
 
 

@@ -3,9 +3,10 @@
 ``Browser`` keeps a cookie jar (parses ``Set-Cookie``, honours ``Max-Age=0``, sends
 ``Cookie``), does not follow redirects by itself (a test asserts the 303 and its ``Location``
 first), and remembers the last page it loaded so a form post can carry that page's hidden
-``csrf_token`` as a real browser would. The story helpers (``sign_up(browser, "alice")``,
-``post(browser, text)``, ...) do what a visitor does and assert what the visitor would see when
-it works; a test that expects a refusal calls ``browser.submit`` itself.
+``csrf_token`` and the form's own ``idem`` key as a real browser would. The story helpers
+(``sign_up(browser, "alice")``, ``post(browser, text)``, ...) do what a visitor does and assert
+what the visitor would see when it works; a test that expects a refusal calls
+``browser.submit`` itself.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from urllib.parse import urlencode, urlsplit
 
 PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
+FORM = re.compile(r'<form [^>]*action="([^"]*)"[^>]*>(.*?)</form>', re.S)
+IDEM_FIELD = re.compile(r'<input type="hidden" name="idem" value="([^"]*)" autocomplete="off">')
 TWEET_LINK = re.compile(r'<a href="/tweets/([0-9]+)">')
 ACCOUNT_ITEM = re.compile(r'<li><a href="/accounts/([A-Za-z0-9_]+)">')
 LIKE_BUTTON = re.compile(r'action="/tweets/([0-9]+)/like">.*?♥ ([0-9,]+)</button>', re.S)
@@ -54,6 +57,19 @@ class Page:
         tokens = set(CSRF_FIELD.findall(self.text))
         assert len(tokens) == 1, f"expected one csrf token on the page, found {tokens}"
         return tokens.pop()
+
+    def idem_keys(self) -> dict[str, list[str]]:
+        """Return the idem keys of the page's forms, by the action they post to."""
+        keys: dict[str, list[str]] = {}
+        for action, inside in FORM.findall(self.text):
+            keys.setdefault(action, []).extend(IDEM_FIELD.findall(inside))
+        return keys
+
+    def idem(self, action: str) -> str:
+        """Return the idem key of the one form posting to ``action``, or "" if it has none."""
+        keys = self.idem_keys().get(action, [])
+        assert len(keys) <= 1, f"{len(keys)} forms post to {action} with a key"
+        return keys[0] if keys else ""
 
     def likes(self, tweet_id: int) -> int:
         """Return the like count the page shows on a tweet's like button."""
@@ -124,13 +140,17 @@ class Browser:
         return self.request("GET", target)
 
     def submit(self, action: str, fields: dict[str, str] | None = None,
-               csrf: str | None = None) -> Page:
-        """Post a form as it was on the last page: with that page's csrf_token unless
-        ``csrf`` says otherwise ("" sends none)."""
+               csrf: str | None = None, idem: str | None = None) -> Page:
+        """Post a form as it was on the last page: with that page's csrf_token and the idem
+        key of its form posting to ``action``, unless ``csrf`` or ``idem`` say otherwise (""
+        sends none)."""
         form = dict(fields or {})
         token = csrf if csrf is not None else (self.last.csrf if self.last else "")
         if token:
             form["csrf_token"] = token
+        key = idem if idem is not None else (self.last.idem(action) if self.last else "")
+        if key:
+            form["idem"] = key
         return self.request("POST", action, urlencode(form).encode(),
                             {"Content-Type": "application/x-www-form-urlencoded"})
 
