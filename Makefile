@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-store clean python-version test-compose
+.PHONY: run test lint bench chaos bench-store clean python-version test-compose
 
 run: python-version
 	$(PYTHON) -m stack
@@ -27,6 +27,12 @@ lint: $(VENV)/.installed
 # docs/bench/. Uses wrk when installed (apt-get install wrk), else a Python client.
 bench:
 	$(PYTHON) bench/chain.py
+
+# Faults one after another under load, the launcher restarting each victim (~2.5 minutes,
+# loopback ports 9200-9223; CHAOS_ARGS=--quick for a ~1 minute smoke run). Writes
+# bench/results/chaos.json and chaos.md.
+chaos: python-version
+	$(PYTHON) bench/chaos.py $(CHAOS_ARGS)
 
 # The stack in Docker with compose.yml (a few minutes; .ci/run runs it after `make test`).
 # As root on a machine with no Docker engine it installs Debian's docker.io and
