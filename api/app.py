@@ -33,7 +33,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, Ups
                      json_response, optional, page_params, require, serve)
 from httpkit.breaker import STALL_S, FailFast
 from httpkit.keys import load_secret
-from httpkit.messages import is_number
+from httpkit.messages import path_id, whole_number
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handler, key_header,
                           tweet_key)
@@ -224,28 +224,28 @@ class Api:
         return self.read_tweets(request, f"/tweets/search?{urlencode(query)}")
 
     def get_tweet(self, request: Request) -> Response:
-        tweet, keys = self.store.tagged("GET", f"/tweets/{tweet_id(request)}",
+        tweet, keys = self.store.tagged("GET", f"/tweets/{path_id(request)}",
                                         fresh=wants_fresh(request), missing="no such tweet")
         return json_response(self.with_pending(tweet), headers=tagged(keys))
 
     def edit_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
         text = rules.clean_tweet_text(require(request.json(), "text", str))
-        tweet, changed = self.store.tagged("PUT", f"/tweets/{tweet_id(request)}", {
+        tweet, changed = self.store.tagged("PUT", f"/tweets/{path_id(request)}", {
             "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
             missing="no such tweet")
         return json_response(self.with_pending(tweet), headers=self.publish(changed))
 
     def delete_tweet(self, request: Request) -> Response:
         author_id = self.tokens.account_id(request.headers.get("authorization"))
-        tweet = tweet_id(request)
+        tweet = path_id(request)
         _, changed = self.store.tagged("DELETE", f"/tweets/{tweet}?author_id={author_id}",
                                        missing="no such tweet")
         self.likes.forget(tweet)
         return Response(HTTPStatus.NO_CONTENT, headers=self.publish(changed))
 
     def like(self, request: Request) -> Response:
-        tweet = tweet_id(request)
+        tweet = path_id(request)
         try:
             likes = self.likes.like(tweet, self.once.keyed(request, "likes", tweet))
         except Replayed as replay:
@@ -271,14 +271,14 @@ class Api:
     # -- what the API did ----------------------------------------------------------------
 
     def logs(self, request: Request) -> Response:
-        after = request.query.get("after", "0") or "0"
-        limit = request.query.get("limit", "10000") or "10000"
-        if not is_number(after) or not is_number(limit) or not 1 <= int(limit) <= 100_000:
+        after = whole_number(request.query.get("after", "0") or "0")
+        limit = whole_number(request.query.get("limit", "10000") or "10000")
+        if after is None or limit is None or not 1 <= limit <= 100_000:
             raise rules.bad("after must be a whole number, limit 1 to 100000", "invalid_query")
-        calls = self.calls.page(int(after), int(limit))
+        calls = self.calls.page(after, limit)
         total = len(self.calls)
-        end = int(after) + len(calls)
-        return json_response({"calls": calls, "total": total, "after": int(after),
+        end = after + len(calls)
+        return json_response({"calls": calls, "total": total, "after": after,
                               "next": end if end < total else None,
                               "db_accesses": self.store.accesses}, headers=NO_STORE)
 
@@ -377,14 +377,6 @@ def known_username(request: Request) -> str:
     if not rules.USERNAME.match(username):
         raise HTTPError(HTTPStatus.NOT_FOUND, "no such account")
     return username
-
-
-def tweet_id(request: Request) -> int:
-    """Return the path's tweet id, or 404 if it cannot name a tweet."""
-    value = int(request.params["id"])
-    if not 0 < value < 2 ** 63:
-        raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
-    return value
 
 
 class ApiServer(Server):

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Callable
 
 from httpkit import HTTPError
-from httpkit.messages import is_number
+from httpkit.messages import whole_number
 
 # scrypt cost: ~65 ms per hash on the 2-core development machine (median of 5); enough to
 # make offline guessing expensive.
@@ -81,13 +81,14 @@ class Tokens:
         if len(parts) != 3:
             raise unauthorized("the token is not valid")
         account, expiry, signature = parts
-        if not (is_number(account) and is_number(expiry) and signature.isascii()):
+        account_id, expires = whole_number(account), whole_number(expiry)
+        if account_id is None or expires is None or not signature.isascii():
             raise unauthorized("the token is not valid")
         if not hmac.compare_digest(signature, self._sign(f"{account}.{expiry}")):
             raise unauthorized("the token is not valid")
-        if int(expiry) <= self.clock():
+        if expires <= self.clock():
             raise unauthorized("the token has expired; log in again")
-        return int(account)
+        return account_id
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()

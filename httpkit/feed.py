@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
 from httpkit.errors import HTTPError
-from httpkit.messages import Request, Response, is_number, json_response
+from httpkit.messages import Request, Response, json_response, whole_number
 
 KEEP = 10_000  # changes kept; a follower further behind than this is told to reset
 KEEP_KEYS = 100_000  # ... and keys kept in them, so that memory stays bounded (~10 MB)
@@ -132,15 +132,15 @@ def changes_handler(feed: ChangeFeed) -> Callable[[Request], Response]:
     """Return the handler of ``GET /_changes`` for ``feed`` (never cached)."""
     def changes(request: Request) -> Response:
         query = request.query
-        after, wait = query.get("after", "0") or "0", query.get("wait", "0") or "0"
-        if not is_number(after) or len(after) > 19 or not SECONDS.fullmatch(wait):
+        after, wait = whole_number(query.get("after", "0") or "0"), query.get("wait", "0") or "0"
+        if after is None or not SECONDS.fullmatch(wait):
             raise HTTPError(HTTPStatus.BAD_REQUEST,
                             "after must be a sequence number and wait a number of seconds",
                             "invalid_query")
         if feed.closed:
             raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "the service is stopping",
                             "stopping")
-        answer = feed.read(query.get("epoch", ""), int(after), float(wait))
+        answer = feed.read(query.get("epoch", ""), after, float(wait))
         return json_response(answer, headers=NO_STORE)
     return changes
 

@@ -104,18 +104,37 @@ def page_params(request: Request, default: int = 20, most: int = 100) -> tuple[i
     """Return ``(limit, cursor)`` from ``?limit=&cursor=``, or raise 400."""
     raw_limit = request.query.get("limit", "")
     raw_cursor = request.query.get("cursor", "")
-    if raw_limit and not (is_number(raw_limit) and 1 <= int(raw_limit) <= most):
+    limit = whole_number(raw_limit) if raw_limit else default
+    if limit is None or not 1 <= limit <= most:
         raise HTTPError(HTTPStatus.BAD_REQUEST, f"limit must be a whole number from 1 to {most}",
                         "invalid_limit")
-    if raw_cursor and not (is_number(raw_cursor) and int(raw_cursor) > 0):
+    cursor = whole_number(raw_cursor) if raw_cursor else None
+    if raw_cursor and not cursor:
         raise HTTPError(HTTPStatus.BAD_REQUEST, "cursor must be the 'next' of a previous page",
                         "invalid_cursor")
-    return (int(raw_limit) if raw_limit else default), (int(raw_cursor) if raw_cursor else None)
+    return limit, cursor
 
 
-def is_number(text: str) -> bool:
-    """Tell whether ``text`` is a plain decimal number (str.isdigit alone accepts "²")."""
-    return text.isascii() and text.isdigit()
+def path_id(request: Request, what: str = "tweet") -> int:
+    """Return the path's ``{id}``, or 404: an id is 1 to 2**63 - 1 in its one spelling, so
+    that ``/tweets/0304`` is no tweet (else it would be tweet 304 under a second cache key)."""
+    text = request.params["id"]
+    value = whole_number(text)
+    if value is None or not 0 < value < 2 ** 63 or text[0] == "0":
+        raise HTTPError(HTTPStatus.NOT_FOUND, f"no such {what}")
+    return value
+
+
+MAX_DIGITS = 19  # SQLite's integers are 64-bit: a longer number names and counts nothing
+
+
+def whole_number(text: str, most_digits: int = MAX_DIGITS) -> int | None:
+    """Return ``text`` as a whole number, or None unless it is 1 to ``most_digits`` ASCII
+    digits: the one way a number from outside is read, so that no length reaches ``int``'s
+    4,300-digit limit (a ValueError deep in a handler) and "²" is not a digit."""
+    if 0 < len(text) <= most_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def json_name(kind: type) -> str:

@@ -42,7 +42,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, json_response
 from httpkit.config import env_bool, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, account_key, changes_handler,
                           key_header, tag_key, tweet_key)
-from httpkit.messages import is_number
+from httpkit.messages import path_id, whole_number
 from store.db import (Database, KeyReused, NotAuthor, Replayed, RequestKey, UnknownAccount,
                       UsernameTaken)
 
@@ -190,14 +190,14 @@ class StoreApp:
         return tweet_page(page, "search")
 
     def get_tweet(self, request: Request) -> Response:
-        tweet = found(self.db.get_tweet(tweet_id(request)), "tweet")
+        tweet = found(self.db.get_tweet(path_id(request)), "tweet")
         return json_response(tweet, headers=[tagged([tweet_key(tweet["id"])])])
 
     def edit_tweet(self, request: Request) -> Response:
         data = request.json()
-        author_id = optional(data, "author_id", int, 0) or None
+        author_id = optional(data, "author_id", int, None)  # None: an operator's edit
         with author_guard():
-            edited = self.db.edit_tweet(tweet_id(request), require(data, "text", str),
+            edited = self.db.edit_tweet(path_id(request), require(data, "text", str),
                                         tag_list(data), author_id)
         tweet, old_tags = found(edited, "tweet")
         # Every page showing the tweet carries its key; the new text may match other searches
@@ -207,11 +207,12 @@ class StoreApp:
         return json_response(tweet, headers=[changed])
 
     def delete_tweet(self, request: Request) -> Response:
-        raw_author = request.query.get("author_id", "")
-        if raw_author and not is_number(raw_author):
+        raw_author = request.query.get("author_id")
+        author_id = None if raw_author is None else whole_number(raw_author)  # None: an operator
+        if raw_author is not None and author_id is None:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "author_id must be a number", "invalid_field")
         with author_guard():
-            deleted = self.db.delete_tweet(tweet_id(request), int(raw_author or 0) or None)
+            deleted = self.db.delete_tweet(path_id(request), author_id)
         if deleted is None:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
         # Pages showing the tweet carry its key; the lists are named too, since a page that
@@ -237,11 +238,12 @@ class StoreApp:
         likes = require(data, "likes", dict)
         counts: dict[int, int] = {}
         for key, count in likes.items():
-            if not is_number(key) or isinstance(count, bool) or not isinstance(count, int) \
+            tweet = whole_number(key)
+            if tweet is None or isinstance(count, bool) or not isinstance(count, int) \
                     or count < 1:
                 raise HTTPError(HTTPStatus.BAD_REQUEST,
                                 "likes must map tweet ids to positive counts", "invalid_field")
-            counts[int(key)] = count
+            counts[tweet] = count
         if not batch_id or len(batch_id) > 100:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "batch_id must be 1-100 characters",
                             "invalid_field")
@@ -270,14 +272,6 @@ def found(value: Any, what: str) -> Any:
     """Return ``value`` or raise 404 for a missing ``what``."""
     if value is None:
         raise HTTPError(HTTPStatus.NOT_FOUND, f"no such {what}")
-    return value
-
-
-def tweet_id(request: Request) -> int:
-    """Return the tweet id of the path; ids beyond SQLite's 64-bit range name no tweet."""
-    value = int(request.params["id"])
-    if value >= 2 ** 63:
-        raise HTTPError(HTTPStatus.NOT_FOUND, "no such tweet")
     return value
 
 

@@ -27,6 +27,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, Ups
 from httpkit.breaker import STALL_S, FailFast
 from httpkit.config import env_bool, env_float, env_int, env_str, run_main
 from httpkit.keys import load_secret
+from httpkit.messages import path_id, whole_number
 from httpkit.routing import Handler
 from web import charts, session
 from web.render import Markup, escape, join, path_part, render, tweet_text
@@ -121,7 +122,7 @@ class Web:
 
     def tweet_page(self, request: Request, error: str = "", text: str | None = None) -> Response:
         page = Page(request, self.key)
-        tweet = self.get(page, f"/tweets/{request.params['id']}")
+        tweet = self.get(page, f"/tweets/{path_id(request)}")
         tools = Markup("")
         if page.session.user == tweet["author"]:
             tools = render("author_tools.html", id=tweet["id"], csrf=page.session.csrf,
@@ -226,13 +227,13 @@ class Web:
 
     def like(self, request: Request) -> Response:
         page, form = self.form(request)
-        tweet = request.params["id"]
+        tweet = path_id(request)
         check(self.call(page, "POST", f"/tweets/{tweet}/like", None, form_key(form)))
         return self.redirect(page, local_path(form.get("next", ""), f"/tweets/{tweet}"))
 
     def edit(self, request: Request) -> Response:
         page, form = self.form(request)
-        tweet = request.params["id"]
+        tweet = path_id(request)
         text = form.get("text", "")
         answer = self.call(page, "PUT", f"/tweets/{tweet}", {"text": text})
         if answer.status == HTTPStatus.BAD_REQUEST:
@@ -244,7 +245,7 @@ class Web:
 
     def delete(self, request: Request) -> Response:
         page, _ = self.form(request)
-        answer = self.call(page, "DELETE", f"/tweets/{request.params['id']}", None)
+        answer = self.call(page, "DELETE", f"/tweets/{path_id(request)}", None)
         if answer.status == HTTPStatus.UNAUTHORIZED:
             return self.logged_out(page)
         check(answer)
@@ -406,8 +407,8 @@ def when(iso: str) -> str:
 
 def paging(request: Request) -> dict[str, str]:
     """Pass the page's cursor on to the API."""
-    cursor = request.query.get("cursor", "")
-    return {"cursor": cursor} if cursor.isascii() and cursor.isdigit() else {}
+    cursor = whole_number(request.query.get("cursor", ""))
+    return {"cursor": str(cursor)} if cursor else {}  # a cursor of nothing: the first page
 
 
 def older_link(here: str, cursor: str | None) -> Markup:

@@ -554,11 +554,17 @@ def test_api_down_shows_a_friendly_503_page(start_web: StartWeb) -> None:
 @pytest.mark.parametrize("path", [
     "/tweets/999", "/tweets/99999999999999999999999", "/accounts/nobody",
     "/accounts/no%20such%20name", "/tags/" + "x" * 101, "/no/such/page", "/tweets/abc",
+    "/tweets/" + "9" * 5000, "/tweets/01",
 ])
 def test_unknown_things_show_a_404_page(browser: Browser, path: str) -> None:
     page = browser.get(path)
     assert_error_page(page, 404)
     assert "Not found" in page.text
+
+
+def test_a_cursor_no_page_could_have_made_shows_the_first_page(browser: Browser) -> None:
+    for cursor in ["9" * 5000, "0", "abc"]:
+        assert browser.get(f"/?cursor={cursor}").status == 200
 
 
 def test_an_error_page_still_shows_who_is_logged_in(browser: Browser) -> None:
