@@ -19,6 +19,8 @@ the cache lives by its TTL alone.
 
 Environment: HOST (127.0.0.1), PORT (8101; dbcache 8300), UPSTREAM_URL (http://127.0.0.1:8200;
 dbcache http://127.0.0.1:8400), CACHE_TTL_S (60), CACHE_MAX_ENTRIES (10000),
+CACHE_MAX_BYTES (67108864, 64 MiB: what the stored answers may weigh together, bodies and
+headers),
 CACHE_FEED (on: follow the upstream's change feed; off: the TTL alone, the baseline),
 CACHE_FEED_WAIT_S (20: how long one long poll waits), CACHE_STALE_S (1: how long an entry
 marked stale by a soft change may still be answered while it is fetched again),
@@ -59,6 +61,7 @@ class Config:
     upstream_url: str = "http://127.0.0.1:8200"
     ttl: float = 60.0
     max_entries: int = 10_000
+    max_bytes: int = 64 << 20
     timeout: float = 10.0
     log_requests: bool = False
     follow_feed: bool = True
@@ -75,6 +78,7 @@ class Config:
                    upstream_url=env_str("UPSTREAM_URL", upstream_url),
                    ttl=env_float("CACHE_TTL_S", 60.0, 0),
                    max_entries=env_int("CACHE_MAX_ENTRIES", 10_000, 1),
+                   max_bytes=env_int("CACHE_MAX_BYTES", cls.max_bytes, 1),
                    timeout=env_float("UPSTREAM_TIMEOUT_S", 10.0, 0.1),
                    log_requests=env_bool("LOG_REQUESTS", False),
                    follow_feed=env_bool("CACHE_FEED", True),
@@ -90,6 +94,11 @@ class Stored:
 
     body: bytes
     headers: list[tuple[str, str]]
+
+    def weight(self) -> int:
+        """Return what this answer takes to keep: its body and headers, and a rough 200
+        bytes of Python objects around them."""
+        return 200 + len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
 
 
 @dataclass(eq=False)
@@ -147,6 +156,8 @@ class CachingProxy:
             "refreshes": self.refreshes, "coalesced": self.coalesced,
             "upstream_requests": self.upstream_requests,
             "ttl_s": self.cache.ttl, "max_entries": self.cache.max_entries,
+            "bytes": self.cache.stored_bytes, "max_bytes": self.cache.max_bytes,
+            "too_large": counts.too_large,
             "feed": self.feed_stats(),
         }, headers=NO_STORE)
 
@@ -377,7 +388,8 @@ def make_server(config: Config, clock: Callable[[], float] = time.monotonic) -> 
     """Build the caching proxy's server, unstarted."""
     upstream = Upstream(config.upstream_url, read_timeout=config.timeout,
                         fail_fast=config.fail_fast)
-    cache: TTLCache[Stored] = TTLCache(config.ttl, config.max_entries, clock)
+    cache: TTLCache[Stored] = TTLCache(config.ttl, config.max_entries, clock,
+                                       max_bytes=config.max_bytes, size=Stored.weight)
     proxy = CachingProxy(upstream, cache, config.name, config.stale_window)
     server = Server((config.host, config.port), proxy.routes(), name=config.name,
                     log_requests=config.log_requests)

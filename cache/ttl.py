@@ -1,5 +1,8 @@
 """A bounded TTL cache with least-recently-used eviction and O(1) expiry.
 
+Bounded twice: by entries and by bytes (``size`` tells what a value weighs), since a few
+large answers (``?limit=100`` pages) can weigh as much as thousands of small ones.
+
 Every entry lives for the same TTL, so the order entries were stored in is the order they
 expire in: expiry only ever looks at the oldest entry, never scans (DESIGN.md asks for amortised
 O(1) per access). Two ordered dicts hold the same keys: ``_by_age`` in store order (for
@@ -27,6 +30,7 @@ class Stats:
     invalidations: int = 0
     dropped_by_key: int = 0  # entries dropped because a surrogate key they carry changed
     cleared: int = 0  # entries dropped by a reset of the change feed
+    too_large: int = 0  # values refused because alone they weigh more than max_bytes
 
 
 @dataclass(slots=True)
@@ -36,22 +40,32 @@ class Entry(Generic[V]):
     path: str
     tags: tuple[str, ...] = ()
     read: bool = False  # answered a hit since it was stored
+    size: int = 0
 
 
 @dataclass
 class TTLCache(Generic[V]):
-    """Map keys (path + query) to values for ``ttl`` seconds, at most ``max_entries`` of them."""
+    """Map keys (path + query) to values for ``ttl`` seconds, at most ``max_entries`` of them
+    weighing at most ``max_bytes`` together."""
 
     ttl: float = 60.0
     max_entries: int = 10_000
     clock: Callable[[], float] = time.monotonic
     stats: Stats = field(default_factory=Stats)
+    max_bytes: int = 64 << 20
+    size: Callable[[V], int] = lambda value: 0
+
+    @property
+    def stored_bytes(self) -> int:
+        """Return what the entries weigh together (their keys included)."""
+        return self._bytes
 
     def __post_init__(self) -> None:
         self._by_age: OrderedDict[str, Entry[V]] = OrderedDict()
         self._by_use: OrderedDict[str, None] = OrderedDict()
         self._paths: dict[str, set[str]] = {}
         self._tagged: dict[str, set[str]] = {}  # surrogate key -> keys of the entries carrying it
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -75,16 +89,21 @@ class TTLCache(Generic[V]):
         """Store ``value`` tagged with surrogate keys, replacing any entry for ``key``; evict
         the least recently used."""
         path = key.partition("?")[0]
+        size = len(key) + self.size(value)
         with self._lock:
             now = self.clock()
             self._expire(now)
             self._remove(key)
-            self._by_age[key] = Entry(value, now, path, tags)
+            if size > self.max_bytes:
+                self.stats.too_large += 1
+                return
+            self._by_age[key] = Entry(value, now, path, tags, size=size)
             self._by_use[key] = None
+            self._bytes += size
             self._paths.setdefault(path, set()).add(key)
             for tag in tags:
                 self._tagged.setdefault(tag, set()).add(key)
-            while len(self._by_use) > self.max_entries:
+            while len(self._by_use) > self.max_entries or self._bytes > self.max_bytes:
                 self._remove(next(iter(self._by_use)))
                 self.stats.evictions += 1
 
@@ -133,6 +152,7 @@ class TTLCache(Generic[V]):
             self._by_use.clear()
             self._paths.clear()
             self._tagged.clear()
+            self._bytes = 0
             self.stats.cleared += count
             return count
 
@@ -150,6 +170,7 @@ class TTLCache(Generic[V]):
         if entry is None:
             return
         del self._by_use[key]
+        self._bytes -= entry.size
         keys = self._paths[entry.path]
         keys.discard(key)
         if not keys:

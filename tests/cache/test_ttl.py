@@ -263,3 +263,24 @@ def test_tagged_tells_which_entries_answered_a_hit_since_they_were_stored(
     assert cache.tagged(["k"]) == {"/read": False, "/unread": False}
     cache.drop_keys(["/unread"])
     assert cache.tagged(["k"]) == {"/read": False} and cache.stats.dropped_by_key == 1
+
+
+def test_bytes_are_bounded_as_well_as_entries_the_least_recently_used_going_first(
+        clock: FakeClock) -> None:
+    cache: TTLCache[str] = TTLCache(60.0, 100, clock, max_bytes=100, size=len)
+    cache.put("/a", "x" * 30)  # 32 bytes with its key
+    cache.put("/b", "x" * 30)
+    cache.put("/c", "x" * 30)
+    assert cache.stored_bytes == 96
+    cache.get("/a")  # /b is now the least recently used
+    cache.put("/d", "x" * 30)
+    assert stored_keys(cache, "/a", "/b", "/c", "/d") == ["/a", "/c", "/d"]
+    assert (cache.stored_bytes, cache.stats.evictions) == (96, 1)
+    cache.put("/e", "x" * 200)  # alone over the budget: not kept, nothing evicted for it
+    assert stored_keys(cache, "/e") == [] and cache.stats.too_large == 1
+    cache.put("/a", "y")  # replacing an entry gives its bytes back
+    cache.drop_tagged([])
+    cache.invalidate_path("/c")
+    assert cache.stored_bytes == 3 + 32
+    cache.clear()
+    assert cache.stored_bytes == 0
