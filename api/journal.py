@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.idempotency import Keyed
+from httpkit.keys import owner_only
 
 SCHEMA = """
 create table if not exists pending (
@@ -66,6 +67,7 @@ class LikeJournal:
     """Commit likes and batches to a local sqlite3 file (not thread-safe: callers lock)."""
 
     def __init__(self, path: str) -> None:
+        owner_only(path)  # what was liked, and the answers to keyed likes
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("pragma journal_mode=wal")
         self._db.execute("pragma synchronous=normal")  # survives a process crash, cheaply

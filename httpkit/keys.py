@@ -1,4 +1,5 @@
-"""The secret key that signs tokens (api) and session cookies (web)."""
+"""Secrets on disk: the key that signs tokens (api) and session cookies (web), and files that
+only their owner may read (the store's sqlite file holds password hashes)."""
 from __future__ import annotations
 
 import os
@@ -28,3 +29,16 @@ def load_secret(configured: str, data_dir: str, filename: str = "secret.key") ->
     with os.fdopen(fd, "wb") as new:
         new.write(key)
     return key
+
+
+def owner_only(path: str) -> None:
+    """Make an sqlite file readable by its owner alone, before sqlite opens it: created 0600 if
+    missing, else chmod-ed (and its -wal and -shm files, which sqlite gives the file's mode
+    when it makes them, but which an earlier version may have left readable)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypedDict, TypeVar
 
+from httpkit.keys import owner_only
+
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
 
 Row = tuple[Any, ...]
@@ -224,6 +226,7 @@ class Database:
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._queries = 0
+        owner_only(path)  # it holds password hashes
         conn = self._conn()
         # WAL is a property of the file: set once, it lets readers run beside the writer.
         conn.execute("pragma journal_mode = wal")

@@ -545,3 +545,15 @@ def test_a_keyed_sign_up_replays_and_a_failed_one_records_nothing(database: Data
         database.create_account("ADA", "h3", "", taken)
     with pytest.raises(UsernameTaken):  # not a replay: the refusal was not recorded
         database.create_account("ADA", "h3", "", taken)
+
+
+def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.touch(mode=0o644)  # as an earlier version left it
+    database = Database(str(path))
+    try:
+        sign_up(database, "ada")  # makes the -wal file
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            assert name.stat().st_mode & 0o777 == 0o600, name
+    finally:
+        database.close()

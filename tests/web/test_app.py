@@ -634,3 +634,15 @@ def test_the_dashboard_draws_four_charts_and_shows_the_likes(browser: Browser) -
 def test_healthz_answers_ok_when_the_api_is_up(browser: Browser) -> None:
     page = browser.get("/healthz")
     assert page.status == 200 and '"ok"' in page.text
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/no/such/page", "/static/style.css"])
+def test_every_answer_forbids_framing_inline_code_and_sniffing(browser: Browser,
+                                                                 path: str) -> None:
+    answer = browser.get(path)
+    policy = answer.header("content-security-policy") or ""
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert answer.header("x-frame-options") == "DENY"
+    assert answer.header("x-content-type-options") == "nosniff"
+    assert answer.header("referrer-policy") == "same-origin"
