@@ -86,8 +86,9 @@ class LikeBatcher:
     def like(self, tweet_id: int, keyed: Keyed | None = None) -> int:
         """Record one like (journaled before returning) and return the running count; raise
         Replayed with the first answer if this keyed like was taken before."""
-        with self._lock:  # a replay is answered even if the tweet is gone by now
-            self.journal.replay(keyed, self.clock())
+        if keyed is not None:
+            with self._lock:  # a replay is answered even if the tweet is gone by now
+                self.journal.replay(keyed, self.clock())
         stored = None if self._knows(tweet_id) else self._read_stored(tweet_id)
         now = self.clock()
         with self._lock:

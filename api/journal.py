@@ -42,6 +42,9 @@ create table if not exists like_keys (
 ) without rowid;
 create index if not exists like_keys_until on like_keys (until);
 """
+PENDING_LIKE = ("insert into pending (tweet_id, count, since, answered) values (?, 1, ?, ?)"
+                " on conflict (tweet_id) do update set count = count + 1,"
+                " answered = excluded.answered")
 
 
 @dataclass
@@ -90,18 +93,17 @@ class LikeJournal:
                  keyed: Keyed | None = None, answer: Any = None, now: float = 0.0) -> None:
         """Commit one like of a tweet and the count it is answered with, and the answer of
         a keyed like with it (dropping the keys out of their window)."""
+        if keyed is None:  # one statement is its own transaction
+            self._db.execute(PENDING_LIKE, (tweet_id, since, answered))
+            return
         self._db.execute("begin")
         try:
+            self._db.execute(PENDING_LIKE, (tweet_id, since, answered))
+            self._db.execute("delete from like_keys where until < ?", (now,))
             self._db.execute(
-                "insert into pending (tweet_id, count, since, answered) values (?, 1, ?, ?)"
-                " on conflict (tweet_id) do update set count = count + 1,"
-                " answered = excluded.answered", (tweet_id, since, answered))
-            if keyed is not None:
-                self._db.execute("delete from like_keys where until < ?", (now,))
-                self._db.execute(
-                    "insert or replace into like_keys (scope, key, fingerprint, answer, until)"
-                    " values (?, ?, ?, ?, ?)", (keyed.scope, keyed.key, keyed.fingerprint,
-                                                json.dumps(answer), now + keyed.window))
+                "insert or replace into like_keys (scope, key, fingerprint, answer, until)"
+                " values (?, ?, ?, ?, ?)", (keyed.scope, keyed.key, keyed.fingerprint,
+                                            json.dumps(answer), now + keyed.window))
         except BaseException:
             self._db.execute("rollback")
             raise
