@@ -43,7 +43,10 @@ def to_response(answer: UpstreamResponse, *extra: tuple[str, str]) -> Response:
     headers.extend(extra)
     # An answer to HEAD has no body but keeps the length a GET would have (RFC 9110 §8.6).
     length = answer.headers.get("content-length") if not answer.body else None
-    declared = int(length) if length and length.isascii() and length.isdigit() else None
+    declared = None
+    if length and length.isascii() and length.isdigit() \
+            and len(length) <= wire.MAX_LENGTH_DIGITS:
+        declared = int(length)  # checked first: int() of 4,301 digits raises
     return Response(answer.status, answer.body, headers, declared)
 
 

@@ -91,10 +91,8 @@ class Handler(BaseHTTPRequestHandler):
         if head is None:
             return None
         self.requestline, headers = head
-        parts = self.requestline.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise wire.MessageError(HTTPStatus.BAD_REQUEST, "malformed request line")
-        method, target, version = parts
+        method, target, version = wire.request_line(self.requestline)
+        wire.check_request_head(version, headers)
         connection = headers.get("connection", "").lower()
         self.announce_keep_alive = version == "HTTP/1.0" and "keep-alive" in connection
         if version == "HTTP/1.0":
@@ -166,9 +164,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def broken(lines: list[str]) -> bool:
-    """Tell whether any of these header lines holds a CR or LF (two C-speed scans)."""
-    text = "".join(lines)
-    return "\n" in text or "\r" in text
+    """Tell whether any of these header lines holds a CR, LF, NUL or other control character
+    (RFC 9110 §5.5), which could end a header early or be read differently downstream."""
+    return wire.CONTROL.search("".join(lines)) is not None
 
 
 def phrase(status: int) -> str:

@@ -79,6 +79,15 @@ def not_modified(request: Request) -> Response:
     return Response(HTTPStatus.NOT_MODIFIED, b"a body that must never be sent")
 
 
+def show_headers(request: Request) -> Response:
+    return json_response({"headers": request.headers})
+
+
+def answer_with_header(request: Request) -> Response:
+    """Answer with ``X-Echo`` set to the ``value`` query parameter, whatever it holds."""
+    return json_response({}, headers=[("X-Echo", request.query.get("value", ""))])
+
+
 def demo_router() -> Router:
     router = Router()
     router.add("GET", "/hello", hello)
@@ -92,6 +101,8 @@ def demo_router() -> Router:
     router.add("GET", "/teapot", brew_coffee)
     router.add("GET", "/boom", crash)
     router.add("GET", "/cached", not_modified)
+    router.add("GET", "/headers", show_headers)
+    router.add("GET", "/answer-header", answer_with_header)
     return router
 
 
