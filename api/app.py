@@ -5,8 +5,10 @@ order (``/logs``), and takes likes (answered at once, written through the like b
 reaches the database only through STORE_URL: dbcache by default, or store itself.
 
 Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), DATA_DIR
-(./data: likes.sqlite3, the like journal, and secret.key unless SECRET_KEY is set),
-SECRET_KEY (signs tokens), TOKEN_TTL_S (7 days),
+(./data: likes.sqlite3, the like journal; secret.key unless SECRET_KEY is set; calls-*.log
+and .idx, the calls past the call log's 8 MiB in memory, see ``api.calllog``),
+SECRET_KEY (signs tokens), TOKEN_TTL_S (7 days), TOKEN_CHECK_S (5: how long an account's
+token generation is trusted from memory before the store is asked again; see ``api.auth``),
 UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's likes are sent
 when more than this many are pending), LIKE_MAX_AGE_S (60), LIKE_PUBLISH_S (1: liked tweets'
 keys go into the change feed together, this often), FEED_COALESCE_S (0.5: a key a write
@@ -60,6 +62,7 @@ class Config:
     data_dir: str = "data"
     secret_key: str = ""
     token_ttl: float = 7 * 24 * 3600.0
+    token_check: float = 5.0
     timeout: float = 10.0
     scrypt_n: int = auth.SCRYPT_N
     log_requests: bool = False
@@ -77,6 +80,7 @@ class Config:
         return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0),
                    env_str("STORE_URL", cls.store_url), env_str("DATA_DIR", cls.data_dir),
                    env_str("SECRET_KEY", ""), env_float("TOKEN_TTL_S", cls.token_ttl, 1),
+                   env_float("TOKEN_CHECK_S", cls.token_check, 0),
                    env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
                    scrypt_cost(env_int("SCRYPT_N", auth.SCRYPT_N, 2)),
                    env_bool("LOG_REQUESTS", False), env_bool("LIKE_BATCHING", True),
@@ -104,9 +108,11 @@ class Api:
         self.store = store
         self.likes = likes
         self.tokens = tokens
+        self.sessions = auth.Sessions(tokens, auth.Generations(
+            self.stored_generation, config.token_check, tokens.clock))
         self.once = Fingerprints(tokens.key, config.idempotency_window)
         self.log_ins = Recent(tokens.clock)  # a log-in changes nothing: memory will do
-        self.calls = CallLog()
+        self.calls = CallLog(config.data_dir)  # spills old calls there past its budget
         self.feed = ChangeFeed()
         self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
         self.liked = Coalescer(self.feed, config.like_publish, leading=False)
@@ -122,6 +128,9 @@ class Api:
             ("GET", "/accounts/{username}", self.get_account),
             ("GET", "/accounts/{username}/tweets", self.author_tweets),
             ("POST", "/sessions", self.log_in),
+            ("GET", "/sessions", self.session),
+            ("DELETE", "/sessions", self.log_out),
+            ("PUT", "/accounts/{username}/password", self.change_password),
             ("POST", "/tweets", self.post_tweet),
             ("GET", "/tweets", self.timeline),
             ("GET", "/tweets/search", self.search_tweets),
@@ -171,10 +180,36 @@ class Api:
             raise auth.unauthorized("wrong username or password")
         if not auth.check_password(password, credentials["password_hash"]):
             raise auth.unauthorized("wrong username or password")
-        account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
-        session = {"token": self.tokens.issue(credentials["id"]), "account": account}
+        session = self.new_session(credentials)
         self.log_ins.keep(keyed, session)
         return json_response(session, HTTPStatus.CREATED, NO_STORE)
+
+    def session(self, request: Request) -> Response:
+        claims = self.sessions.check(request.headers.get("authorization"))
+        return json_response({"account_id": claims.account_id,
+                              "expires_at": iso_time(claims.expiry)}, headers=NO_STORE)
+
+    def log_out(self, request: Request) -> Response:
+        claims = self.sessions.check(request.headers.get("authorization"))
+        # Ends every token of the account issued up to now (see api.auth for why).
+        ended = self.store.json("PUT", f"/token-generations/{claims.account_id}",
+                                {"through": claims.generation}, missing="no such account")
+        self.sessions.ended(claims.account_id, ended["generation"])
+        return Response(HTTPStatus.NO_CONTENT, headers=NO_STORE)
+
+    def change_password(self, request: Request) -> Response:
+        claims = self.sessions.check(request.headers.get("authorization"))
+        data = request.json()
+        old = require(data, "password", str)
+        new = rules.check_password(require(data, "new_password", str))
+        credentials = self.own_credentials(claims.account_id, known_username(request))
+        if not auth.check_password(old, credentials["password_hash"]):
+            raise auth.unauthorized("the current password is wrong", "wrong_password")
+        changed = self.store.json("PUT", f"/accounts/{credentials['username']}/password", {
+            "password_hash": auth.hash_password(new, self.config.scrypt_n)},
+            missing="no such account")
+        self.sessions.ended(changed["id"], changed["generation"])  # every older token
+        return json_response(self.new_session(changed), headers=NO_STORE)
 
     def list_accounts(self, request: Request) -> Response:
         return self.read(request, f"/accounts?{paging(request)}")
@@ -198,7 +233,7 @@ class Api:
     # -- tweets --------------------------------------------------------------------------
 
     def post_tweet(self, request: Request) -> Response:
-        author_id = self.tokens.account_id(request.headers.get("authorization"))
+        author_id = self.sessions.check(request.headers.get("authorization")).account_id
         text = rules.clean_tweet_text(require(request.json(), "text", str))
         keyed = self.once.keyed(request, f"tweets:{author_id}", text)
         try:
@@ -229,7 +264,7 @@ class Api:
         return json_response(self.with_pending(tweet), headers=tagged(keys))
 
     def edit_tweet(self, request: Request) -> Response:
-        author_id = self.tokens.account_id(request.headers.get("authorization"))
+        author_id = self.sessions.check(request.headers.get("authorization")).account_id
         text = rules.clean_tweet_text(require(request.json(), "text", str))
         tweet, changed = self.store.tagged("PUT", f"/tweets/{path_id(request)}", {
             "author_id": author_id, "text": text, "hashtags": rules.hashtags(text)},
@@ -237,7 +272,7 @@ class Api:
         return json_response(self.with_pending(tweet), headers=self.publish(changed))
 
     def delete_tweet(self, request: Request) -> Response:
-        author_id = self.tokens.account_id(request.headers.get("authorization"))
+        author_id = self.sessions.check(request.headers.get("authorization")).account_id
         tweet = path_id(request)
         _, changed = self.store.tagged("DELETE", f"/tweets/{tweet}?author_id={author_id}",
                                        missing="no such tweet")
@@ -275,11 +310,9 @@ class Api:
         limit = whole_number(request.query.get("limit", "10000") or "10000")
         if after is None or limit is None or not 1 <= limit <= 100_000:
             raise rules.bad("after must be a whole number, limit 1 to 100000", "invalid_query")
-        calls = self.calls.page(after, limit)
-        total = len(self.calls)
-        end = after + len(calls)
-        return json_response({"calls": calls, "total": total, "after": after,
-                              "next": end if end < total else None,
+        page = self.calls.read(after, limit)  # also stops at ~1 MiB: ``next`` has the rest
+        return json_response({"calls": page.calls, "total": page.total, "after": after,
+                              "next": page.next, "missing": page.missing,
                               "db_accesses": self.store.accesses}, headers=NO_STORE)
 
     def stats(self, request: Request) -> Response:
@@ -311,6 +344,31 @@ class Api:
         return json_response({"status": "ok"}, headers=NO_STORE)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def new_session(self, credentials: dict[str, Any]) -> dict[str, Any]:
+        """Return a token of the account's current generation, and the account."""
+        account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
+        return {"token": self.sessions.issue(credentials["id"], credentials["generation"]),
+                "account": account}
+
+    def own_credentials(self, account_id: int, username: str) -> dict[str, Any]:
+        """Return the credentials of ``username`` if they are the caller's; else 403."""
+        credentials: dict[str, Any] = self.store.json(
+            "GET", f"/accounts/{username}/credentials", missing="no such account")
+        if credentials["id"] != account_id:
+            raise HTTPError(HTTPStatus.FORBIDDEN, "you can change only your own password",
+                            "not_owner")
+        return credentials
+
+    def stored_generation(self, account_id: int) -> int | None:
+        """Read the account's token generation from the store (None: no such account)."""
+        try:
+            answer = self.store.json("GET", f"/token-generations/{account_id}")
+        except HTTPError as err:
+            if err.status == HTTPStatus.NOT_FOUND:
+                return None
+            raise
+        return int(answer["generation"])
 
     def read(self, request: Request, target: str, missing: str = "not found") -> Response:
         """Answer a read with the store's JSON as it is, tagged as the store tagged it."""
@@ -345,6 +403,11 @@ class Api:
         """Count a tweet's likes that are received but not yet written."""
         tweet["likes"] = self.likes.likes(tweet["id"], tweet["likes"])
         return tweet
+
+
+def iso_time(seconds: int) -> str:
+    """Format a Unix time as ISO 8601 UTC, e.g. 2026-11-29T23:57:38Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def tagged(keys: list[str]) -> list[tuple[str, str]]:
@@ -416,6 +479,7 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
     server.on_stop.extend([api.writes.stop, api.liked.stop, api.feed.close])
     server.on_close.append(likes.stop)
     server.on_close.append(store.upstream.close)
+    server.on_close.append(api.calls.close)  # its file is of this start-up only
     return server
 
 

@@ -11,7 +11,12 @@ Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous pa
   GET  /healthz, /stats
   POST /accounts {username, password_hash, display_name, idempotency?}     GET /accounts
   GET  /accounts/search?q=   /accounts/{username}   /accounts/{username}/tweets
-  GET  /accounts/{username}/credentials   (what log in needs; never cached)
+  GET  /accounts/{username}/credentials   (what log in needs, generation included; never
+       cached)
+  PUT  /accounts/{username}/password {password_hash}   (and ends every token issued so far)
+  GET  /token-generations/{account_id}   PUT /token-generations/{account_id} {through}
+       (an account's token generation, never cached; the PUT ends the tokens of every
+       generation up to ``through``)
   POST /tweets {author_id, text, hashtags, idempotency?}
   GET  /tweets   /tweets/search?q=   /tweets/{id}
   PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id=
@@ -86,6 +91,9 @@ class StoreApp:
             ("GET", "/accounts/{username}", self.get_account),
             ("GET", "/accounts/{username}/credentials", self.get_credentials),
             ("GET", "/accounts/{username}/tweets", self.author_tweets),
+            ("PUT", "/accounts/{username}/password", self.set_password),
+            ("GET", f"/token-generations/{ID}", self.token_generation),
+            ("PUT", f"/token-generations/{ID}", self.end_tokens),
             ("POST", "/tweets", self.create_tweet),
             ("GET", "/tweets", self.timeline),
             ("GET", "/tweets/search", self.search_tweets),
@@ -160,6 +168,28 @@ class StoreApp:
     def get_credentials(self, request: Request) -> Response:
         credentials = self.db.get_credentials(request.params["username"])
         return json_response(found(credentials, "account"), headers=NO_STORE)
+
+    # Passwords and token generations show in no cacheable answer: these writes name and
+    # publish no keys, and their answers are no-store like the credentials.
+
+    def set_password(self, request: Request) -> Response:
+        password_hash = require(request.json(), "password_hash", str)
+        credentials = found(self.db.set_password(request.params["username"], password_hash),
+                            "account")
+        return json_response({"id": credentials["id"], "username": credentials["username"],
+                              "generation": credentials["generation"]}, headers=NO_STORE)
+
+    def token_generation(self, request: Request) -> Response:
+        generation = self.db.token_generation(path_id(request, "account"))
+        return json_response(found(generation, "account"), headers=NO_STORE)
+
+    def end_tokens(self, request: Request) -> Response:
+        through = require(request.json(), "through", int)
+        if through < 0:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "through must not be negative",
+                            "invalid_field")
+        generation = self.db.end_tokens(path_id(request, "account"), through)
+        return json_response(found(generation, "account"), headers=NO_STORE)
 
     def author_tweets(self, request: Request) -> Response:
         username = request.params["username"]

@@ -129,6 +129,12 @@ class Credentials(TypedDict):
     id: int
     username: str
     password_hash: str
+    generation: int  # the token generation: tokens of older ones have ended
+
+
+class Generation(TypedDict):
+    account_id: int
+    generation: int
 
 
 class Tweet(TypedDict):
@@ -342,10 +348,55 @@ class Database:
         return _account(row) if row else None
 
     def get_credentials(self, username: str) -> Credentials | None:
-        """Return what logging in checks: id, username and password hash."""
-        row = self._one("select id, username, password_hash from accounts where username = ?",
-                        (username,))
-        return {"id": row[0], "username": row[1], "password_hash": row[2]} if row else None
+        """Return what logging in checks: id, username, password hash, token generation."""
+        row = self._one("select a.id, a.username, a.password_hash, coalesce(g.generation, 0)"
+                        " from accounts a left join token_generations g on g.account_id = a.id"
+                        " where a.username = ?", (username,))
+        if row is None:
+            return None
+        return {"id": row[0], "username": row[1], "password_hash": row[2],
+                "generation": row[3]}
+
+    def token_generation(self, account_id: int) -> Generation | None:
+        """Return the account's token generation, or None if there is no such account."""
+        row = self._one("select coalesce(g.generation, 0) from accounts a"
+                        " left join token_generations g on g.account_id = a.id where a.id = ?",
+                        (account_id,))
+        return {"account_id": account_id, "generation": row[0]} if row else None
+
+    def end_tokens(self, account_id: int, through: int) -> Generation | None:
+        """End the account's tokens of every generation up to ``through``; return the
+        generation now, or None if there is no such account. The generation never goes
+        back, so a retried or late request changes nothing."""
+        with self._write():
+            if self._one("select 1 from accounts where id = ?", (account_id,)) is None:
+                return None
+            generation = self._move_generation(account_id, through)
+        return {"account_id": account_id, "generation": generation}
+
+    def set_password(self, username: str, password_hash: str) -> Credentials | None:
+        """Replace the account's password hash and end every token issued so far, in one
+        transaction; return the credentials now, or None if there is no such account."""
+        with self._write():
+            row = self._one("update accounts set password_hash = ? where username = ?"
+                            " returning id, username", (password_hash, username))
+            if row is None:
+                return None
+            now = self.token_generation(row[0])
+            assert now is not None
+            generation = self._move_generation(row[0], now["generation"])
+        return {"id": row[0], "username": row[1], "password_hash": password_hash,
+                "generation": generation}
+
+    def _move_generation(self, account_id: int, through: int) -> int:
+        """Move the generation past ``through`` unless it is there already (inside a write)."""
+        row = self._one("insert into token_generations (account_id, generation) values (?, ?)"
+                        " on conflict (account_id) do update"
+                        " set generation = max(generation, excluded.generation)"
+                        " returning generation", (account_id, through + 1))
+        assert row is not None
+        generation: int = row[0]
+        return generation
 
     def list_accounts(self, limit: int, before: int | None) -> Page[Account]:
         """Return a page of accounts, newest first, with ids below before."""

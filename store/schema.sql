@@ -76,6 +76,16 @@ create table if not exists request_keys (
 ) without rowid;
 create index if not exists request_keys_created on request_keys (created_at);
 
+-- Each account's token generation. The api signs the generation into every token it issues
+-- and honours a token only while it equals the account's current one: log-out and a password
+-- change move it on, ending every token issued before. No row means generation 0. A table of
+-- its own, not a column of accounts, so that a file made before it existed gains it here
+-- ("if not exists", on every start) with no migration step and every account at 0.
+create table if not exists token_generations (
+    account_id integer primary key references accounts (id),
+    generation integer not null
+);
+
 -- Running totals for stats(), so it never has to count rows.
 create table if not exists counters (
     name text primary key,

@@ -7,12 +7,20 @@ no-cache`` so the writer sees the write at once through every cache. Each render
 creates something (sign up, log in, post, like) also carries a fresh key, sent on to the API
 as ``Idempotency-Key``: the same form sent twice (a double click, Back, a retry) acts once.
 
+Sessions end when the API says so. Logging out ends the token at the API (DELETE /sessions)
+as well as clearing the cookie, so a copy of the old cookie is logged out too: every page for
+a logged-in visitor first asks the API whether the token still works (GET /sessions, which
+the API answers from memory, no database round trip), and an API 401 for the session's token
+anywhere means "logged out", never an error page. /password changes the password, which
+logs out every other session of the account.
+
 Environment: HOST (127.0.0.1), PORT (8080), API_URL (http://127.0.0.1:8000, the load
 balancer; the API itself works too), SECRET_KEY (else a key kept in DATA_DIR), DATA_DIR
 (./data), UPSTREAM_TIMEOUT_S (10), LOG_REQUESTS (off).
 """
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -32,6 +40,7 @@ from httpkit.routing import Handler
 from web import charts, session
 from web.render import Markup, escape, join, path_part, render, tweet_text
 
+LOG = logging.getLogger(__name__)
 HTML = "text/html; charset=utf-8"
 STATIC = Path(__file__).parent / "static"
 KINDS = ("tweets", "hashtags", "accounts")
@@ -98,6 +107,8 @@ class Web:
             ("GET", "/login", self.login_form),
             ("POST", "/login", self.login),
             ("POST", "/logout", self.logout),
+            ("GET", "/password", self.password_form),
+            ("POST", "/password", self.change_password),
             ("GET", "/search", self.search),
             ("GET", "/tags/{tag}", self.tag_page),
             ("GET", "/dashboard", self.dashboard),
@@ -112,7 +123,7 @@ class Web:
     # -- pages ---------------------------------------------------------------------------
 
     def timeline(self, request: Request, error: str = "", text: str = "") -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         data = self.get(page, "/tweets", paging(request))
         compose = (render("compose.html", csrf=page.session.csrf, idem=new_key(), text=text,
                           error=error_line(error)) if page.session.logged_in
@@ -121,7 +132,7 @@ class Web:
         return self.html(page, "Timeline", body, HTTPStatus.BAD_REQUEST if error else 200)
 
     def tweet_page(self, request: Request, error: str = "", text: str | None = None) -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         tweet = self.get(page, f"/tweets/{path_id(request)}")
         tools = Markup("")
         if page.session.user == tweet["author"]:
@@ -133,7 +144,7 @@ class Web:
         return self.html(page, f"Tweet by @{tweet['author']}", body, status)
 
     def profile(self, request: Request) -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         username = request.params["username"]
         account = self.get(page, f"/accounts/{path_part(username)}")
         tweets = self.get(page, f"/accounts/{path_part(username)}/tweets", paging(request))
@@ -142,7 +153,7 @@ class Web:
         return self.html(page, f"@{account['username']}", body)
 
     def accounts(self, request: Request) -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         data = self.get(page, "/accounts", paging(request))
         items = join(render("account_item.html", **account) for account in data["accounts"])
         body = render("accounts.html", items=items or render("empty.html", message="No one yet."),
@@ -150,14 +161,14 @@ class Web:
         return self.html(page, "Accounts", body)
 
     def tag_page(self, request: Request) -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         tag = request.params["tag"].lstrip("#")
         data = self.get(page, f"/hashtags/{path_part(tag)}/tweets", paging(request))
         body = render("tag.html", tag=tag.lower(), tweets=self.tweet_list(page, data, request.path))
         return self.html(page, f"#{tag.lower()}", body)
 
     def search(self, request: Request) -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         q = request.query.get("q", "").strip()
         kind = request.query.get("kind", "tweets")
         kind = kind if kind in KINDS else "tweets"
@@ -182,7 +193,7 @@ class Web:
         return self.tweet_list(page, data, "/search?" + urlencode({"q": q, "kind": kind}))
 
     def dashboard(self, request: Request) -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         api_stats = self.get(page, "/stats")
         try:
             lb = self.api.request("GET", "/_lb/stats")
@@ -199,13 +210,13 @@ class Web:
 
     def signup_form(self, request: Request, error: str = "", username: str = "",
                     display_name: str = "") -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         body = render("signup.html", csrf=page.session.csrf, idem=new_key(),
                       error=error_line(error), username=username, display_name=display_name)
         return self.html(page, "Sign up", body, HTTPStatus.BAD_REQUEST if error else 200)
 
     def login_form(self, request: Request, error: str = "", username: str = "") -> Response:
-        page = Page(request, self.key)
+        page = self.visit(request)
         body = render("login.html", csrf=page.session.csrf, idem=new_key(),
                       error=error_line(error), username=username)
         return self.html(page, "Log in", body, HTTPStatus.UNAUTHORIZED if error else 200)
@@ -271,8 +282,55 @@ class Web:
 
     def logout(self, request: Request) -> Response:
         page, _ = self.form(request)
+        if page.session.token:
+            try:  # ends the token for every copy of the cookie; cleared here whatever it says
+                self.api.call("DELETE", "/sessions", None,
+                              {"authorization": f"Bearer {page.session.token}"})
+            except UpstreamError as err:
+                LOG.warning("could not end the session at the API: %s", err)
         page.session = session.Session()  # a new anonymous session, with a new CSRF token
         return self.redirect(page, "/")
+
+    def password_form(self, request: Request, error: str = "") -> Response:
+        page = self.visit(request)
+        if not page.session.logged_in:
+            return self.redirect(page, "/login")
+        notice = Markup("")
+        if request.query.get("changed") and not error:
+            notice = render("empty.html", message="Your password is changed, and every other "
+                            "session of your account is logged out.")
+        body = render("password.html", csrf=page.session.csrf, error=error_line(error),
+                      notice=notice)
+        return self.html(page, "Change password", body, HTTPStatus.BAD_REQUEST if error else 200)
+
+    def change_password(self, request: Request) -> Response:
+        page, form = self.form(request)
+        user = page.session.user
+        if user is None or not page.session.logged_in:
+            return self.redirect(page, "/login")
+        new = form.get("new_password", "")
+        if new != form.get("new_password_again", ""):
+            return self.password_form(request, "The two new passwords are not the same.")
+        answer = self.call(page, "PUT", f"/accounts/{path_part(user)}/password",
+                           {"password": form.get("password", ""), "new_password": new})
+        if answer.status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED):
+            return self.password_refused(page, answer)
+        check(answer)
+        data = answer.json()  # a token of the new generation: this session goes on
+        page.session = session.Session(token=data["token"], user=data["account"]["username"])
+        return self.redirect(page, "/password?changed=1")
+
+    def password_refused(self, page: Page, answer: UpstreamResponse) -> Response:
+        """Say why the API refused a new password, or log out if it refused the session."""
+        code = api_code(answer)
+        if code == "wrong_password":
+            return self.password_form(page.request, "That is not your current password.")
+        if answer.status == HTTPStatus.UNAUTHORIZED:
+            return self.logged_out(page)
+        if code == "invalid_password":
+            return self.password_form(page.request, "The new password must be at least 8 "
+                                      "characters long (and at most 1,024).")
+        return self.password_form(page.request, api_message(answer))
 
     def start_session(self, page: Page, username: str, password: str,
                       key: str | None) -> Response:
@@ -287,11 +345,29 @@ class Web:
         return self.redirect(page, "/")
 
     def logged_out(self, page: Page) -> Response:
-        """The API refused our token (expired): forget it and ask to log in again."""
+        """The API refused our token (expired, or the session was ended): forget it and ask
+        to log in again."""
         page.session = session.Session()
         return self.redirect(page, "/login")
 
     # -- plumbing ------------------------------------------------------------------------
+
+    def visit(self, request: Request) -> Page:
+        """Read the visitor's session for a page: one whose token the API refuses (logged
+        out elsewhere, a password change, expiry) is replaced by an anonymous one."""
+        page = Page(request, self.key)
+        if page.session.logged_in and self.session_ended(page):
+            page.session = session.Session()
+        return page
+
+    def session_ended(self, page: Page) -> bool:
+        """Ask the API whether the session's token was refused (not when it cannot say)."""
+        try:
+            answer = self.api.request("GET", "/sessions", headers={
+                "authorization": f"Bearer {page.session.token}"})
+        except UpstreamError:
+            return False  # the page's own reads show the trouble
+        return answer.status == HTTPStatus.UNAUTHORIZED
 
     def form(self, request: Request) -> tuple[Page, dict[str, str]]:
         """Parse a form post and check its CSRF token; 403 when it is missing or wrong."""
@@ -444,6 +520,14 @@ def api_message(answer: UpstreamResponse, default: str = "Something was wrong wi
         return str(answer.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return default
+
+
+def api_code(answer: UpstreamResponse) -> str:
+    """Return the code of an API error ("" if it has none)."""
+    try:
+        return str(answer.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def check(answer: UpstreamResponse) -> None:

@@ -321,14 +321,14 @@ def test_a_tweet_without_usable_text_is_a_400(world: World, payload: dict[str, A
 
 def forged_token(alice: User) -> str:
     """A well-formed token signed with a key that is not the API's."""
-    account, expiry, _ = alice.token.split(".")
-    return auth.Tokens(b"not the key", 1.0, lambda: 0.0).issue(int(account))
+    account = alice.token.split(".")[0]
+    return auth.Tokens(b"not the key", 1.0, lambda: 0.0).issue(int(account), 0)
 
 
 def tampered_token(alice: User, bob: User) -> str:
     """Alice's signature on Bob's account id."""
-    _, expiry, signature = alice.token.split(".")
-    return f"{bob.account['id']}.{expiry}.{signature}"
+    _, generation, expiry, signature = alice.token.split(".")
+    return f"{bob.account['id']}.{generation}.{expiry}.{signature}"
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "not bearer", "no token", "garbage",
@@ -624,7 +624,8 @@ def test_a_tag_that_cannot_exist_is_a_404(world: World, tag: str) -> None:
     ("POST", "/tweets/1", "DELETE, GET, HEAD, PUT"),
     ("DELETE", "/tweets", "GET, HEAD, POST"),
     ("PUT", "/accounts", "GET, HEAD, POST"),
-    ("GET", "/sessions", "POST"),
+    ("PUT", "/sessions", "DELETE, GET, HEAD, POST"),
+    ("GET", "/accounts/alice/password", "PUT"),
     ("GET", "/tweets/1/like", "POST"),
     ("DELETE", "/accounts/alice", "GET, HEAD"),
     ("POST", "/logs", "GET, HEAD"),

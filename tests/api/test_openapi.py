@@ -423,7 +423,7 @@ def test_the_api_serves_the_document(api: Client) -> None:
 def test_a_token_for_a_vanished_account_gets_a_documented_answer(start_api: StartApi,
                                                                  store: Server) -> None:
     api = start_api(store.url, secret_key="known")
-    token = auth.Tokens(b"known", 3600.0, lambda: 1_700_000_000.0).issue(4242)
+    token = auth.Tokens(b"known", 3600.0, lambda: 1_700_000_000.0).issue(4242, 0)
     answer = api.call("POST", "/tweets", {"text": "who am I?"}, bearer(token))
     assert answer.status in (400, 401, 403, 404)
     documented = document()["paths"]["/tweets"]["post"]["responses"]

@@ -175,32 +175,36 @@ def tokens(clock: FakeClock) -> auth.Tokens:
     return auth.Tokens(b"k" * 32, 3600.0, clock)
 
 
-def test_a_token_names_its_account(tokens: auth.Tokens) -> None:
-    token = tokens.issue(42)
-    assert tokens.account_id(f"Bearer {token}") == 42
-    assert tokens.account_id(f"bearer {token}") == 42  # the scheme ignores case
+def test_a_token_names_its_account_and_generation(tokens: auth.Tokens) -> None:
+    token = tokens.issue(42, 3)
+    assert tokens.check(f"Bearer {token}") == auth.Claims(42, 3, 1_700_003_600)
+    assert tokens.check(f"bearer {token}").account_id == 42  # the scheme ignores case
 
 
 def test_a_token_expires_after_its_ttl(tokens: auth.Tokens, clock: FakeClock) -> None:
-    header = f"Bearer {tokens.issue(7)}"
+    header = f"Bearer {tokens.issue(7, 0)}"
     clock.advance(3599)
-    assert tokens.account_id(header) == 7
+    assert tokens.check(header).account_id == 7
     clock.advance(1)
-    err = refused(tokens.account_id, header)
+    err = refused(tokens.check, header)
     assert err.status == 401 and "expired" in err.message
 
 
 def test_a_token_signed_with_another_key_is_refused(tokens: auth.Tokens,
                                                     clock: FakeClock) -> None:
-    forged = auth.Tokens(b"another key", 3600.0, clock).issue(7)
-    assert refused(tokens.account_id, f"Bearer {forged}").status == 401
+    forged = auth.Tokens(b"another key", 3600.0, clock).issue(7, 0)
+    assert refused(tokens.check, f"Bearer {forged}").status == 401
 
 
-def test_a_token_with_a_changed_account_or_expiry_is_refused(tokens: auth.Tokens) -> None:
-    account, expiry, signature = tokens.issue(7).split(".")
-    for changed in [f"8.{expiry}.{signature}", f"{account}.{int(expiry) + 10**6}.{signature}",
-                    f"{account}.{expiry}.{signature[:-1]}0", f"{account}.{expiry}."]:
-        assert refused(tokens.account_id, f"Bearer {changed}").status == 401
+def test_a_token_with_a_changed_account_generation_or_expiry_is_refused(
+        tokens: auth.Tokens) -> None:
+    account, generation, expiry, signature = tokens.issue(7, 2).split(".")
+    for changed in [f"8.{generation}.{expiry}.{signature}",
+                    f"{account}.3.{expiry}.{signature}", f"{account}.02.{expiry}.{signature}",
+                    f"{account}.{generation}.{int(expiry) + 10**6}.{signature}",
+                    f"{account}.{generation}.{expiry}.{signature[:-1]}0",
+                    f"{account}.{generation}.{expiry}.", f"{account}.{expiry}.{signature}"]:
+        assert refused(tokens.check, f"Bearer {changed}").status == 401
 
 
 @pytest.mark.parametrize("header", [
@@ -210,7 +214,7 @@ def test_a_token_with_a_changed_account_or_expiry_is_refused(tokens: auth.Tokens
 def test_a_malformed_authorization_is_refused_with_a_challenge(tokens: auth.Tokens,
                                                                header: str | None) -> None:
     with pytest.raises(HTTPError) as caught:
-        tokens.account_id(header)
+        tokens.check(header)
     assert caught.value.status == 401 and caught.value.code == "unauthorized"
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
 
@@ -221,11 +225,12 @@ def test_a_malformed_authorization_is_refused_with_a_challenge(tokens: auth.Toke
 ])
 def test_a_refusal_says_whether_the_header_or_the_token_is_wrong(tokens: auth.Tokens,
                                                                  header: str, says: str) -> None:
-    assert says in refused(tokens.account_id, header).message
+    assert says in refused(tokens.check, header).message
 
 
 def test_a_token_with_non_ascii_characters_is_refused_with_401(tokens: auth.Tokens) -> None:
-    assert refused(tokens.account_id, "Bearer 1.2.\u00e9").status == 401
+    assert refused(tokens.check, "Bearer 1.2.\u00e9").status == 401
+    assert refused(tokens.check, "Bearer 1.2.3.\u00e9").status == 401
 
 
 # --- the call log ------------------------------------------------------------------------------

@@ -75,6 +75,42 @@ def test_credentials_are_separate_and_not_cacheable(store: Upstream) -> None:
     assert b"password_hash" not in store.request("GET", "/accounts").body
 
 
+def test_passwords_and_token_generations_are_never_cached_and_publish_nothing(
+        store: Upstream) -> None:
+    alice = sign_up(store, "alice")
+    feed = FeedReader(store)
+    target = f"/token-generations/{alice['id']}"
+    answers = [store.request("GET", target),
+               store.call("PUT", target, {"through": 0}),
+               store.call("PUT", "/accounts/ALICE/password", {"password_hash": "h2"}),
+               store.request("GET", "/accounts/alice/credentials")]
+    assert [answer.json().get("generation") for answer in answers] == [0, 1, 2, 2]
+    assert answers[2].json() == {"id": alice["id"], "username": "alice", "generation": 2}
+    assert answers[3].json()["password_hash"] == "h2"
+    for answer in answers:
+        assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+        assert "changed-keys" not in answer.headers and "surrogate-key" not in answer.headers
+    assert feed.keys() == []
+
+
+@pytest.mark.parametrize("method, target, payload, status", [
+    ("GET", "/token-generations/999", None, 404),
+    ("GET", "/token-generations/0", None, 404),
+    ("GET", "/token-generations/" + "9" * 30, None, 404),
+    ("PUT", "/token-generations/999", {"through": 0}, 404),
+    ("PUT", "/token-generations/1", {"through": -1}, 400),
+    ("PUT", "/token-generations/1", {"through": "0"}, 400),
+    ("PUT", "/token-generations/1", {"through": 2 ** 63}, 400),
+    ("PUT", "/accounts/nobody/password", {"password_hash": "h"}, 404),
+    ("PUT", "/accounts/alice/password", {}, 400),
+])
+def test_bad_generation_and_password_requests(store: Upstream, method: str, target: str,
+                                              payload: Any, status: int) -> None:
+    sign_up(store, "alice")
+    answer = store.call(method, target, payload)
+    assert answer.status == status, answer.body
+
+
 def test_tweet_lifecycle_with_author_guard(store: Upstream) -> None:
     alice, bob = sign_up(store, "alice"), sign_up(store, "bob")
     tweet = post_tweet(store, alice["id"], "hello #World", ["world"])

@@ -89,9 +89,51 @@ def test_account_record_and_credentials(database: Database, clock: FakeClock) ->
                      "created_at": "2026-11-30T00:00:00.124Z", "tweet_count": 0}
     assert database.get_account("alice") == alice
     assert database.get_credentials("ALICE") == {
-        "id": alice["id"], "username": "alice", "password_hash": "pbkdf2$x"}
+        "id": alice["id"], "username": "alice", "password_hash": "pbkdf2$x", "generation": 0}
     assert database.get_account("nobody") is None
     assert database.get_credentials("nobody") is None
+
+
+def test_ending_tokens_moves_the_generation_past_them_and_never_back(
+        database: Database) -> None:
+    alice, bob = sign_up(database, "alice"), sign_up(database, "bob")
+    assert database.token_generation(alice) == {"account_id": alice, "generation": 0}
+    for through, now in [(0, 1), (0, 1), (4, 5), (2, 5)]:  # a retry or a late one: no change
+        assert database.end_tokens(alice, through) == {"account_id": alice, "generation": now}
+    assert database.token_generation(alice) == {"account_id": alice, "generation": 5}
+    credentials = database.get_credentials("alice")
+    assert credentials is not None and credentials["generation"] == 5
+    assert database.token_generation(bob) == {"account_id": bob, "generation": 0}
+    assert database.token_generation(bob + 100) is None
+    assert database.end_tokens(bob + 100, 0) is None
+
+
+def test_a_new_password_ends_every_token_issued_so_far(database: Database) -> None:
+    alice = sign_up(database, "alice")
+    database.end_tokens(alice, 1)
+    assert database.set_password("ALICE", "scrypt$new") == {
+        "id": alice, "username": "alice", "password_hash": "scrypt$new", "generation": 3}
+    assert database.get_credentials("alice") == {
+        "id": alice, "username": "alice", "password_hash": "scrypt$new", "generation": 3}
+    assert database.set_password("nobody", "scrypt$new") is None
+    assert database.stats()["accounts"] == 1
+
+
+def test_a_file_from_before_token_generations_gains_them_at_0(tmp_path: Path,
+                                                              clock: FakeClock) -> None:
+    path = str(tmp_path / "old.db")
+    old = Database(path, clock=clock)
+    alice = sign_up(old, "alice")
+    old.close()
+    with sqlite3.connect(path) as conn:  # the file as the schema before this table left it
+        conn.execute("drop table token_generations")
+    database = Database(path, clock=clock)
+    try:
+        credentials = database.get_credentials("alice")
+        assert credentials is not None and credentials["generation"] == 0
+        assert database.end_tokens(alice, 0) == {"account_id": alice, "generation": 1}
+    finally:
+        database.close()
 
 
 def test_account_list_pages_newest_first(database: Database) -> None:

@@ -1,0 +1,324 @@
+"""Sessions end: log-out (DELETE /sessions) and a password change revoke tokens.
+
+Unit tests of the token generation check (no sockets, a fake clock), then service tests
+through a real api and store (and dbcache where the story needs one)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api import auth
+from api.app import Config, make_server
+from httpkit import HTTPError, Server, start_in_thread, stop_thread
+from tests.api.conftest import FAST_SCRYPT_N, StartApi, StartCache
+from tests.api.helpers import (PASSWORD, Client, User, bearer, error_code, join, log_in,
+                               post_tweet)
+from tests.fakes import FakeClock, FeedReader, Lab
+
+NEW_PASSWORD = "staple battery horse"
+ENDED = "this session has ended; log in again"
+
+
+# --- the check, without sockets ---------------------------------------------------------------
+
+class FakeStore:
+    """Token generations as the store keeps them; counts the reads."""
+
+    def __init__(self) -> None:
+        self.generations: dict[int, int] = {7: 0}
+        self.reads = 0
+
+    def __call__(self, account_id: int) -> int | None:
+        self.reads += 1
+        return self.generations.get(account_id)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def fake_store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def sessions(fake_store: FakeStore, clock: FakeClock) -> auth.Sessions:
+    return auth.Sessions(auth.Tokens(b"k" * 32, 3600.0, clock),
+                         auth.Generations(fake_store, 5.0, clock))
+
+
+def refusal(sessions: auth.Sessions, token: str) -> HTTPError:
+    with pytest.raises(HTTPError) as caught:
+        sessions.check(f"Bearer {token}")
+    assert caught.value.status == 401 and caught.value.code == "unauthorized"
+    assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
+    return caught.value
+
+
+def test_a_token_of_the_current_generation_is_checked_from_memory(
+        sessions: auth.Sessions, fake_store: FakeStore, clock: FakeClock) -> None:
+    token = sessions.issue(7, 0)  # log-in has just read generation 0 from the store
+    for _ in range(100):
+        assert sessions.check(f"Bearer {token}").account_id == 7
+    assert fake_store.reads == 0
+    clock.advance(5)  # TOKEN_CHECK_S later the store is asked again, once
+    for _ in range(100):
+        assert sessions.check(f"Bearer {token}").account_id == 7
+    assert fake_store.reads == 1
+
+
+def test_a_token_of_an_older_generation_has_ended(sessions: auth.Sessions,
+                                                  fake_store: FakeStore) -> None:
+    old = sessions.issue(7, 0)
+    fake_store.generations[7] = 1
+    sessions.ended(7, 1)  # what a log-out through this api does: no waiting for a TTL
+    assert refusal(sessions, old).message == ENDED
+    assert fake_store.reads == 0
+
+
+def test_a_revocation_elsewhere_is_seen_within_the_check_interval(
+        sessions: auth.Sessions, fake_store: FakeStore, clock: FakeClock) -> None:
+    old = sessions.issue(7, 0)
+    fake_store.generations[7] = 1  # another api process ended it
+    clock.advance(5)
+    assert refusal(sessions, old).message == ENDED
+
+
+def test_a_token_newer_than_remembered_is_checked_with_the_store(
+        sessions: auth.Sessions, fake_store: FakeStore, clock: FakeClock) -> None:
+    sessions.issue(7, 0)
+    fake_store.generations[7] = 1  # a password change through another api process
+    newer = auth.Tokens(b"k" * 32, 3600.0, clock).issue(7, 1)
+    assert sessions.check(f"Bearer {newer}").generation == 1
+    assert fake_store.reads == 1
+    assert refusal(sessions, auth.Tokens(b"k" * 32, 3600.0, clock).issue(7, 2)).message == ENDED
+
+
+def test_a_read_that_comes_back_after_a_revocation_does_not_undo_it(
+        fake_store: FakeStore, clock: FakeClock) -> None:
+    generations = auth.Generations(fake_store, 5.0, clock)
+    generations.saw(7, 3)  # a log-out here moved it to 3 while a read of 2 was under way
+    assert generations.saw(7, 2) == 3
+    assert generations.current(7, 3) == 3 and fake_store.reads == 0
+
+
+def test_an_unknown_account_ends_its_tokens(sessions: auth.Sessions, clock: FakeClock) -> None:
+    token = auth.Tokens(b"k" * 32, 3600.0, clock).issue(99, 0)
+    assert "no longer exists" in refusal(sessions, token).message
+
+
+def test_memory_holds_a_bounded_number_of_accounts(fake_store: FakeStore,
+                                                   clock: FakeClock) -> None:
+    generations = auth.Generations(fake_store, 5.0, clock, most=3)
+    for account in range(10):
+        generations.saw(account, 0)
+    assert len(generations._known) == 3
+    assert generations.current(9, 0) == 0 and fake_store.reads == 0
+    fake_store.generations[0] = 0
+    assert generations.current(0, 0) == 0 and fake_store.reads == 1  # forgotten: asked again
+
+
+def test_a_token_from_before_generations_counts_as_generation_0(
+        sessions: auth.Sessions, fake_store: FakeStore) -> None:
+    payload = "7.1700003600"  # <id>.<expiry>.<signature>, as tokens were issued before
+    legacy = f"{payload}.{hmac.new(b'k' * 32, payload.encode(), hashlib.sha256).hexdigest()}"
+    assert sessions.check(f"Bearer {legacy}") == auth.Claims(7, 0, 1_700_003_600)
+    fake_store.generations[7] = 1
+    sessions.ended(7, 1)
+    assert refusal(sessions, legacy).message == ENDED
+
+
+# --- log-out through the api ------------------------------------------------------------------
+
+def log_out(api: Client, user: User) -> None:
+    answer = api.call("DELETE", "/sessions", headers=user.auth)
+    assert answer.status == 204, answer.body
+    assert answer.body == b"" and answer.headers["cache-control"] == "no-store"
+
+
+def assert_ended(api: Client, token: str) -> None:
+    """The token is refused for every authenticated call, and nothing is posted."""
+    before = api.get_json("/tweets?limit=100", fresh=True)
+    answer = api.call("POST", "/tweets", {"text": "after the end"}, bearer(token))
+    assert answer.status == 401 and error_code(answer) == "unauthorized", answer.body
+    assert answer.json()["error"]["message"] == ENDED
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert api.get("/sessions", bearer(token)).status == 401
+    assert api.call("DELETE", "/sessions", headers=bearer(token)).status == 401
+    assert api.get_json("/tweets?limit=100", fresh=True) == before
+
+
+def test_a_token_used_after_logging_out_is_a_401(api: Client) -> None:
+    alice = join(api, "alice")
+    tweet = post_tweet(api, alice, "before")
+    log_out(api, alice)
+    assert_ended(api, alice.token)
+    for method, payload in [("PUT", {"text": "edited after"}), ("DELETE", None)]:
+        answer = api.call(method, f"/tweets/{tweet['id']}", payload, alice.auth)
+        assert answer.status == 401 and answer.json()["error"]["message"] == ENDED
+    assert api.get_json(f"/tweets/{tweet['id']}")["text"] == "before"
+    post_tweet(api, log_in(api, "alice"), "logged in again")
+
+
+def test_logging_out_ends_every_session_of_the_account_and_no_one_elses(api: Client) -> None:
+    alice = join(api, "alice")
+    alice_elsewhere, bob = log_in(api, "alice"), join(api, "bob")
+    log_out(api, alice)
+    assert_ended(api, alice_elsewhere.token)
+    post_tweet(api, bob, "still here")
+
+
+@pytest.mark.parametrize("headers", [{}, bearer("garbage"), {"authorization": "Basic eDp5"}])
+def test_logging_out_without_a_valid_token_is_a_401(api: Client,
+                                                    headers: dict[str, str]) -> None:
+    answer = api.call("DELETE", "/sessions", headers=headers)
+    assert answer.status == 401 and error_code(answer) == "unauthorized"
+
+
+def test_get_sessions_tells_whose_session_is_on(api: Client, clock: FakeClock) -> None:
+    alice = join(api, "alice")
+    answer = api.get("/sessions", alice.auth)
+    assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {"account_id": alice.account["id"],
+                             "expires_at": "2023-11-21T22:13:20Z"}  # the fake clock + 7 days
+    assert api.get("/sessions").status == 401
+
+
+def test_checking_the_session_adds_no_database_access_to_a_post(api: Client,
+                                                                clock: FakeClock) -> None:
+    alice = join(api, "alice")
+    start = api.get_json("/logs")["db_accesses"]
+    for n in range(5):
+        post_tweet(api, alice, f"tweet {n}")
+    assert api.get_json("/logs")["db_accesses"] == start + 5  # the posts themselves only
+    clock.advance(Config().token_check)
+    post_tweet(api, alice, "a while later")
+    assert api.get_json("/logs")["db_accesses"] == start + 7  # the generation, read again
+
+
+# --- changing the password ----------------------------------------------------------------------
+
+def change_password(api: Client, user: User, old: str = PASSWORD,
+                    new: str = NEW_PASSWORD) -> User:
+    answer = api.call("PUT", f"/accounts/{user.username}/password",
+                      {"password": old, "new_password": new}, user.auth)
+    assert answer.status == 200, answer.body
+    assert answer.headers["cache-control"] == "no-store"
+    data = answer.json()
+    assert set(data) == {"token", "account"} and data["account"]["id"] == user.account["id"]
+    return User(user.username, data["token"], data["account"])
+
+
+def test_a_password_change_ends_older_tokens_and_gives_a_working_one(
+        api: Client, store_client: Client) -> None:
+    alice = join(api, "alice")
+    elsewhere = log_in(api, "alice")
+    old_hash = store_client.get_json("/accounts/alice/credentials")["password_hash"]
+    fresh = change_password(api, alice)
+    assert_ended(api, alice.token)
+    assert_ended(api, elsewhere.token)
+    post_tweet(api, fresh, "new password, still logged in")
+    answer = api.call("POST", "/sessions", {"username": "alice", "password": PASSWORD})
+    assert answer.status == 401
+    post_tweet(api, log_in(api, "alice", NEW_PASSWORD), "and logged in with it")
+    new_hash = store_client.get_json("/accounts/alice/credentials")["password_hash"]
+    assert new_hash != old_hash and new_hash.startswith("scrypt$")
+    assert NEW_PASSWORD not in new_hash
+
+
+def test_a_wrong_current_password_changes_nothing(api: Client) -> None:
+    alice = join(api, "alice")
+    answer = api.call("PUT", "/accounts/alice/password",
+                      {"password": "not my password", "new_password": NEW_PASSWORD}, alice.auth)
+    assert answer.status == 401 and error_code(answer) == "wrong_password"
+    post_tweet(api, alice, "still logged in")
+    log_in(api, "alice")  # with the old password
+
+
+@pytest.mark.parametrize("payload, code", [
+    ({"password": PASSWORD, "new_password": "short"}, "invalid_password"),
+    ({"password": PASSWORD, "new_password": "x" * 1025}, "invalid_password"),
+    ({"password": PASSWORD}, "invalid_field"),
+    ({"new_password": NEW_PASSWORD}, "invalid_field"),
+    ({"password": PASSWORD, "new_password": 12345678}, "invalid_field"),
+])
+def test_a_bad_password_change_is_a_400_and_changes_nothing(api: Client, payload: Any,
+                                                            code: str) -> None:
+    alice = join(api, "alice")
+    answer = api.call("PUT", "/accounts/alice/password", payload, alice.auth)
+    assert answer.status == 400 and error_code(answer) == code
+    post_tweet(api, alice, "still logged in")
+
+
+def test_only_the_owner_may_change_a_password(api: Client) -> None:
+    alice, bob = join(api, "alice"), join(api, "bob")
+    payload = {"password": PASSWORD, "new_password": NEW_PASSWORD}
+    answer = api.call("PUT", "/accounts/alice/password", payload, bob.auth)
+    assert answer.status == 403 and error_code(answer) == "not_owner"
+    answer = api.call("PUT", "/accounts/nobody/password", payload, bob.auth)
+    assert answer.status == 404
+    assert api.call("PUT", "/accounts/alice/password", payload).status == 401
+    log_in(api, "alice")
+    post_tweet(api, alice, "untouched")
+
+
+def test_an_ended_token_cannot_change_the_password(api: Client) -> None:
+    alice = join(api, "alice")
+    log_out(api, alice)
+    answer = api.call("PUT", "/accounts/alice/password",
+                      {"password": PASSWORD, "new_password": NEW_PASSWORD}, alice.auth)
+    assert answer.status == 401 and answer.json()["error"]["message"] == ENDED
+    log_in(api, "alice")
+
+
+# --- the generation lives in the store --------------------------------------------------------
+
+def test_an_ended_session_stays_ended_after_the_api_restarts(start_api: StartApi,
+                                                             store: Server, tmp_path: Path,
+                                                             clock: FakeClock) -> None:
+    config = Config(port=0, store_url=store.url, data_dir=str(tmp_path / "api"),
+                    scrypt_n=FAST_SCRYPT_N)
+    first = make_server(config, clock)
+    thread = start_in_thread(first)
+    client = Client(first.url)
+    try:
+        alice, bob = join(client, "alice"), join(client, "bob")
+        log_out(client, alice)
+        fresh = change_password(client, bob)
+    finally:
+        client.close()
+        stop_thread(first, thread)
+    again = start_api(store.url)  # the same DATA_DIR and key, nothing remembered
+    assert_ended(again, alice.token)
+    assert_ended(again, bob.token)
+    post_tweet(again, fresh, "the new token survives too")
+
+
+def test_another_api_sees_a_revocation_within_the_check_interval_past_dbcache(
+        start_api: StartApi, start_cache: StartCache, store: Server, tmp_path: Path,
+        clock: FakeClock) -> None:
+    here = start_api(store.url, secret_key="shared", data_dir=str(tmp_path / "one"))
+    dbcache = start_cache(store.url, name="dbcache")
+    there = start_api(dbcache.url, secret_key="shared", data_dir=str(tmp_path / "two"))
+    alice = join(here, "alice")
+    post_tweet(there, alice, "known there")
+    fresh = change_password(here, alice)
+    post_tweet(there, fresh, "a newer token is checked with the store at once")
+    clock.advance(Config().token_check)  # dbcache's clock does not move: it must not keep it
+    assert_ended(there, alice.token)
+
+
+def test_ending_sessions_publishes_nothing_to_the_caches(lab: Lab, api: Client,
+                                                         store: Server) -> None:
+    alice = join(api, "alice")
+    store_feed, api_feed = FeedReader(lab.client(store.url)), FeedReader(lab.client(api.url))
+    fresh = change_password(api, alice)
+    answer = api.call("DELETE", "/sessions", headers=fresh.auth)
+    assert answer.status == 204 and "changed-keys" not in answer.headers
+    assert store_feed.keys() == [] and api_feed.keys() == []
