@@ -8,14 +8,15 @@ Environment: HOST (127.0.0.1), PORT (8200), STORE_URL (http://127.0.0.1:8300), D
 (./data: likes.sqlite3, the like journal; secret.key unless SECRET_KEY is set; calls-*.log
 and .idx, the calls past the call log's 8 MiB in memory, see ``api.calllog``),
 SECRET_KEY (signs tokens), TOKEN_TTL_S (7 days), TOKEN_CHECK_S (5: how long an account's
-token generation is trusted from memory before the store is asked again; see ``api.auth``),
-UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a tweet's likes are sent
-when more than this many are pending), LIKE_MAX_AGE_S (60), LIKE_PUBLISH_S (1: liked tweets'
-keys go into the change feed together, this often), FEED_COALESCE_S (0.5: a key a write
-changed goes into the feed at once, then at most this often; 0 publishes every write at
-once; see ``api.publisher``), IDEMPOTENCY_WINDOW_S (86400: how long an Idempotency-Key
-answers its first answer; see ``api.idempotency``), SCRYPT_N (16384: the password
-hashing cost, a power of 2; lower it only for tests), LOG_REQUESTS (off).
+token generation and ended sessions are trusted from memory before the store is asked again;
+see ``api.auth``), UPSTREAM_TIMEOUT_S (10), LIKE_BATCHING (on), LIKE_BATCH_SIZE (10: a
+tweet's likes are sent when more than this many are pending), LIKE_MAX_AGE_S (60),
+LIKE_PUBLISH_S (1: liked tweets' keys go into the change feed together, this often),
+FEED_COALESCE_S (0.5: a key a write changed goes into the feed at once, then at most this
+often; 0 publishes every write at once; see ``api.publisher``), IDEMPOTENCY_WINDOW_S
+(86400: how long an Idempotency-Key answers its first answer; see ``api.idempotency``),
+SCRYPT_N (16384: the password hashing cost, a power of 2; lower it only for tests),
+LOG_REQUESTS (off).
 
 Routes: see ``api/openapi.py`` (served at GET /openapi.json) and DESIGN.md's Public API.
 Besides them, GET /_changes is the change feed the front caches follow (``httpkit.feed``):
@@ -109,7 +110,7 @@ class Api:
         self.likes = likes
         self.tokens = tokens
         self.sessions = auth.Sessions(tokens, auth.Generations(
-            self.stored_generation, config.token_check, tokens.clock))
+            self.stored_endings, config.token_check, tokens.clock))
         self.once = Fingerprints(tokens.key, config.idempotency_window)
         self.log_ins = Recent(tokens.clock)  # a log-in changes nothing: memory will do
         self.calls = CallLog(config.data_dir)  # spills old calls there past its budget
@@ -191,10 +192,14 @@ class Api:
 
     def log_out(self, request: Request) -> Response:
         claims = self.sessions.check(request.headers.get("authorization"))
-        # Ends every token of the account issued up to now (see api.auth for why).
-        ended = self.store.json("PUT", f"/token-generations/{claims.account_id}",
-                                {"through": claims.generation}, missing="no such account")
-        self.sessions.ended(claims.account_id, ended["generation"])
+        target = f"/token-generations/{claims.account_id}"
+        if claims.session:  # this session alone: the account's others go on (see api.auth)
+            ended = self.store.json("POST", f"{target}/ended", {
+                "session": claims.session, "until": claims.expiry}, missing="no such account")
+        else:  # a token from before session numbers cannot be named alone: end its generation
+            ended = self.store.json("PUT", target, {"through": claims.generation},
+                                    missing="no such account")
+        self.sessions.ended(claims.account_id, endings(ended))
         return Response(HTTPStatus.NO_CONTENT, headers=NO_STORE)
 
     def change_password(self, request: Request) -> Response:
@@ -208,7 +213,8 @@ class Api:
         changed = self.store.json("PUT", f"/accounts/{credentials['username']}/password", {
             "password_hash": auth.hash_password(new, self.config.scrypt_n)},
             missing="no such account")
-        self.sessions.ended(changed["id"], changed["generation"])  # every older token
+        # Every older token, of this session and the others: a new generation has none ended.
+        self.sessions.ended(changed["id"], auth.Ended(changed["generation"]))
         return json_response(self.new_session(changed), headers=NO_STORE)
 
     def list_accounts(self, request: Request) -> Response:
@@ -216,9 +222,9 @@ class Api:
 
     def search_accounts(self, request: Request) -> Response:
         q = search_text(request)
+        limit, _ = page_params(request)  # checked even when blank: a bad limit is a 400
         if not q.strip():
             return json_response({"accounts": []})
-        limit, _ = page_params(request)
         return self.read(request, f"/accounts/search?{urlencode({'q': q, 'limit': limit})}")
 
     def get_account(self, request: Request) -> Response:
@@ -298,9 +304,12 @@ class Api:
         return self.read(request, f"/hashtags?{urlencode({'q': prefix.lower(), 'limit': limit})}")
 
     def tag_tweets(self, request: Request) -> Response:
-        tag = request.params["tag"].lstrip("#").lower()
-        if not tag or len(tag) > rules.MAX_TAG:
+        tag = request.params["tag"].lstrip("#")
+        # What no tweet can carry is no hashtag, counted as ``rules.hashtags`` counts: before
+        # lower-casing (and a control character would not even fit in Surrogate-Key).
+        if len(tag) > rules.MAX_TAG or not rules.TAG.fullmatch(tag):
             raise HTTPError(HTTPStatus.NOT_FOUND, "no such hashtag")
+        tag = tag.lower()
         return self.read_tweets(request, f"/hashtags/{quote(tag)}/tweets?{paging(request)}")
 
     # -- what the API did ----------------------------------------------------------------
@@ -346,7 +355,8 @@ class Api:
     # -- helpers -------------------------------------------------------------------------
 
     def new_session(self, credentials: dict[str, Any]) -> dict[str, Any]:
-        """Return a token of the account's current generation, and the account."""
+        """Return a token of a new session in the account's current generation, and the
+        account."""
         account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
         return {"token": self.sessions.issue(credentials["id"], credentials["generation"]),
                 "account": account}
@@ -360,15 +370,16 @@ class Api:
                             "not_owner")
         return credentials
 
-    def stored_generation(self, account_id: int) -> int | None:
-        """Read the account's token generation from the store (None: no such account)."""
+    def stored_endings(self, account_id: int) -> auth.Ended | None:
+        """Read the account's token generation and ended sessions from the store (None: no
+        such account)."""
         try:
             answer = self.store.json("GET", f"/token-generations/{account_id}")
         except HTTPError as err:
             if err.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
-        return int(answer["generation"])
+        return endings(answer)
 
     def read(self, request: Request, target: str, missing: str = "not found") -> Response:
         """Answer a read with the store's JSON as it is, tagged as the store tagged it."""
@@ -403,6 +414,11 @@ class Api:
         """Count a tweet's likes that are received but not yet written."""
         tweet["likes"] = self.likes.likes(tweet["id"], tweet["likes"])
         return tweet
+
+
+def endings(answer: dict[str, Any]) -> auth.Ended:
+    """Read the store's ``{generation, ended}`` answer about an account's tokens."""
+    return auth.Ended(int(answer["generation"]), frozenset(map(int, answer["ended"])))
 
 
 def iso_time(seconds: int) -> str:

@@ -2,25 +2,38 @@
 
 Passwords are stored only as a salted scrypt hash (per-account salt, constant-time check);
 the store never sees a plain password. A token is
-``<account id>.<generation>.<expiry>.<signature>`` with an HMAC-SHA256 signature keyed by
-SECRET_KEY or, when that is unset, by a key generated once and kept in DATA_DIR, so tokens
-survive a restart.
+``<account id>.<generation>.<session>.<expiry>.<signature>`` with an HMAC-SHA256 signature
+keyed by SECRET_KEY or, when that is unset, by a key generated once and kept in DATA_DIR, so
+tokens survive a restart. The session is a random 48-bit number drawn at each log-in, so two
+log-ins never share a token (before, two in the same second got the same one).
 
-Sessions end. The store keeps a token generation per account (0 at sign-up); a token names
-the generation it was issued under and is honoured only while that is still the account's
-generation. Logging out (``DELETE /sessions``) moves the generation past the token's, so it
-ends every session of the account opened up to then, on every device: the simple, honest
-design (a deny list of single tokens would have to be kept, durably and bounded, until each
-token expired). Changing the password moves it on too, and the caller gets a token of the new
-generation. Tokens issued before generations existed (``<id>.<expiry>.<signature>``) count as
-generation 0: an upgrade logs nobody out, and their first log-out ends them.
+Sessions end, one at a time or all together. Logging out (``DELETE /sessions``) must end only
+the session it is called from: logging out of one browser must not log you out of your phone
+or of a client app using the same account. So the store keeps, per account, the sessions
+that have ended, each until its token's own expiry (after that the token is refused anyway),
+and a token is honoured only while its session is not among them. Changing the password must
+end every session, including the ones an attacker may hold: the store also keeps a token
+generation per account (0 at sign-up), every token names the generation it was issued under,
+and the password change moves the generation on, ending every older token at once; the caller
+gets a token of the new generation.
 
-Checking the generation must not cost a store round trip per request, so ``Generations``
-keeps each account's for TOKEN_CHECK_S (5 s). Revocations made by this api update it at once,
-so a token it ended is refused at once, and the generation lives in the store, so an api that
-restarts knows it. Only a revocation made elsewhere (a second api sharing SECRET_KEY, an
-operator) can go unseen here, for at most TOKEN_CHECK_S; a token newer than the cached
-generation is always checked with the store.
+The list of ended sessions is bounded twice: by expiry (rows past their token's expiry are
+dropped as they are met) and per account (more than 100 live ones and the store moves the
+generation on and clears them instead). That fallback ends every session of the account, the
+safe direction: someone who logs out a hundred times within a token lifetime logs in again,
+and nobody keeps a session they asked to end.
+
+Tokens issued before session numbers (``<id>.<generation>.<expiry>.<signature>``) and before
+generations (``<id>.<expiry>.<signature>``, generation 0) are session 0: an upgrade logs
+nobody out. Session 0 cannot be named alone, so their log-out moves the generation on, as
+log-out did for everyone before: it ends them and every other session of the account.
+
+Checking a token must not cost a store round trip per request, so ``Generations`` keeps each
+account's generation and ended sessions for TOKEN_CHECK_S (5 s). Log-outs and password
+changes made by this api update it at once, so a token it ended is refused at once, and both
+live in the store, so an api that restarts knows them. Only an ending made elsewhere (a second
+api sharing SECRET_KEY, an operator) can go unseen here, for at most TOKEN_CHECK_S; a token
+newer than the remembered generation is always checked with the store.
 """
 from __future__ import annotations
 
@@ -77,6 +90,10 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode()
 
 
+# A session number is drawn from 1 to 2**48 - 1: 0 is the session of tokens that carry none.
+SESSION_BITS = 48
+
+
 @dataclass(frozen=True)
 class Claims:
     """What a well-signed, unexpired token says."""
@@ -84,6 +101,7 @@ class Claims:
     account_id: int
     generation: int  # the account's token generation when it was issued
     expiry: int  # Unix time
+    session: int = 0  # drawn at log-in; 0: a token issued before sessions had numbers
 
 
 @dataclass(frozen=True)
@@ -94,9 +112,12 @@ class Tokens:
     ttl: float
     clock: Callable[[], float]
 
-    def issue(self, account_id: int, generation: int) -> str:
-        """Return a token for the account's ``generation``, valid for ``ttl`` seconds."""
-        payload = f"{account_id}.{generation}.{int(self.clock() + self.ttl)}"
+    def issue(self, account_id: int, generation: int, session: int = 0) -> str:
+        """Return a token of ``session`` in the account's ``generation``, valid for ``ttl``
+        seconds (session 0 is written in the older form, which names none)."""
+        expiry = int(self.clock() + self.ttl)
+        named = f".{session}" if session else ""
+        payload = f"{account_id}.{generation}{named}.{expiry}"
         return f"{payload}.{self._sign(payload)}"
 
     def check(self, authorization: str | None) -> Claims:
@@ -108,67 +129,104 @@ class Tokens:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
         *fields, signature = token.strip().split(".")
         numbers = [number for number in map(whole_number, fields) if number is not None]
-        if len(fields) not in (2, 3) or len(numbers) != len(fields) or not signature.isascii():
+        if len(fields) not in (2, 3, 4) or len(numbers) != len(fields) \
+                or not signature.isascii():
             raise unauthorized("the token is not valid")
         if not hmac.compare_digest(signature, self._sign(".".join(fields))):
             raise unauthorized("the token is not valid")
         if len(numbers) == 2:  # issued before generations, and signed without one
             numbers.insert(1, 0)
-        account_id, generation, expiry = numbers
+        if len(numbers) == 3:  # issued before session numbers: session 0
+            numbers.insert(2, 0)
+        account_id, generation, session, expiry = numbers
         if expiry <= self.clock():
             raise unauthorized("the token has expired; log in again")
-        return Claims(account_id, generation, expiry)
+        return Claims(account_id, generation, expiry, session)
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What has ended of an account's tokens: every one of a generation before
+    ``generation``, and those of ``sessions`` in it."""
+
+    generation: int
+    sessions: frozenset[int] = frozenset()
+
+    def __contains__(self, claims: Claims) -> bool:
+        return claims.generation != self.generation or claims.session in self.sessions
+
+    def merged(self, other: Ended) -> Ended:
+        """Return what both say has ended: a generation never goes back, and a session
+        ended in the newest generation stays ended in it."""
+        if self.generation != other.generation:
+            return max(self, other, key=lambda ended: ended.generation)
+        return Ended(self.generation, self.sessions | other.sessions)
+
+
 class Generations:
-    """Each account's token generation as the store keeps it, remembered for ``ttl`` seconds.
+    """Each account's generation and ended sessions as the store keeps them, remembered for
+    ``ttl`` seconds.
 
     At most ``most`` accounts are remembered (the ones read longest ago go first), so memory
-    stays bounded: about 100 bytes an account.
+    stays bounded: about 100 bytes an account, and some 60 more for each of its ended
+    sessions (the store keeps at most 100 an account).
     """
 
-    def __init__(self, fetch: Callable[[int], int | None], ttl: float,
+    def __init__(self, fetch: Callable[[int], Ended | None], ttl: float,
                  clock: Callable[[], float] = time.time, most: int = 100_000) -> None:
         self.fetch = fetch  # reads the store; None: no such account
         self.ttl = ttl
         self.clock = clock
         self.most = most
         self.fetches = 0
-        self._known: OrderedDict[int, tuple[int, float]] = OrderedDict()  # generation, when
+        self._known: OrderedDict[int, tuple[Ended, float]] = OrderedDict()  # and when
+        self._told = 0  # how many answers saw() has been told of: a read overlapping one merges
         self._lock = threading.Lock()
 
-    def current(self, account_id: int, claimed: int) -> int | None:
-        """Return the account's generation (None: no such account): from memory while it is
-        fresh and no older than the token claims, else from the store."""
+    def current(self, account_id: int, claimed: int) -> Ended | None:
+        """Return what has ended of the account's tokens (None: no such account): from
+        memory while it is fresh and no older than the token's generation, else from the
+        store."""
         with self._lock:
             known = self._known.get(account_id)
-        if known is not None and claimed <= known[0] and self.clock() - known[1] < self.ttl:
-            return known[0]
-        with self._lock:
+            if known is not None and claimed <= known[0].generation \
+                    and self.clock() - known[1] < self.ttl:
+                return known[0]
             self.fetches += 1
-        generation = self.fetch(account_id)  # no lock held across network I/O
-        if generation is None:
-            with self._lock:
-                self._known.pop(account_id, None)
-            return None
-        return self.saw(account_id, generation)
-
-    def saw(self, account_id: int, generation: int) -> int:
-        """Remember a generation read from or written to the store; return the newest known.
-
-        A generation never goes back, so the higher one wins: a read that set off before a
-        log-out here and comes back after it must not bring the ended tokens back."""
+            told = self._told
+        ended = self.fetch(account_id)  # no lock held across network I/O
         with self._lock:
-            known = self._known.pop(account_id, None)
-            if known is not None:
-                generation = max(generation, known[0])
-            self._known[account_id] = (generation, self.clock())
-            while len(self._known) > self.most:
-                self._known.popitem(last=False)
-        return generation
+            if ended is None:
+                self._known.pop(account_id, None)
+                return None
+            # The store's answer replaces what was known (so sessions whose tokens expired
+            # leave memory too), unless a log-out here may have overtaken the read.
+            return self._keep(account_id, ended, replace=told == self._told)
+
+    def saw(self, account_id: int, ended: Ended) -> Ended:
+        """Remember what the store answered a log-in, log-out or password change made here;
+        return all that is known to have ended.
+
+        Nothing known is forgotten: answers to two log-outs here may come back in either
+        order, and a read that set off before one must not bring its session back."""
+        with self._lock:
+            self._told += 1
+            return self._keep(account_id, ended, replace=False)
+
+    def _keep(self, account_id: int, ended: Ended, replace: bool) -> Ended:
+        known = self._known.pop(account_id, None)
+        if known is not None:
+            if not replace:
+                ended = ended.merged(known[0])
+            elif known[0].generation > ended.generation:  # a generation never goes back
+                ended = known[0]
+        self._known[account_id] = (ended, self.clock())
+        while len(self._known) > self.most:
+            self._known.popitem(last=False)
+        return ended
 
 
 ENDED = "this session has ended; log in again"
@@ -176,29 +234,31 @@ ENDED = "this session has ended; log in again"
 
 @dataclass(frozen=True)
 class Sessions:
-    """Bearer tokens that can be ended: signed claims, checked against the generation."""
+    """Bearer tokens that can be ended: signed claims, checked against what has ended."""
 
     tokens: Tokens
     generations: Generations
 
     def issue(self, account_id: int, generation: int) -> str:
-        """Return a token of ``generation``, which the caller just read from the store."""
-        self.generations.saw(account_id, generation)
-        return self.tokens.issue(account_id, generation)
+        """Return a token of a new session in ``generation``, which the caller just read from
+        the store."""
+        self.generations.saw(account_id, Ended(generation))
+        session = 1 + secrets.randbelow(2 ** SESSION_BITS - 1)
+        return self.tokens.issue(account_id, generation, session)
 
     def check(self, authorization: str | None) -> Claims:
         """Return the claims of a valid token whose session is on, or raise 401."""
         claims = self.tokens.check(authorization)
-        current = self.generations.current(claims.account_id, claims.generation)
-        if current is None:  # a token of an account the store no longer has
+        ended = self.generations.current(claims.account_id, claims.generation)
+        if ended is None:  # a token of an account the store no longer has
             raise unauthorized("your account no longer exists")
-        if claims.generation != current:
+        if claims in ended:
             raise unauthorized(ENDED)
         return claims
 
-    def ended(self, account_id: int, generation: int) -> None:
-        """Note the generation a log-out or password change just moved the account to."""
-        self.generations.saw(account_id, generation)
+    def ended(self, account_id: int, ended: Ended) -> None:
+        """Note what a log-out or password change just ended, as the store answered it."""
+        self.generations.saw(account_id, ended)
 
 
 def unauthorized(message: str, code: str = "unauthorized") -> HTTPError:

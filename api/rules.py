@@ -15,6 +15,7 @@ USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}\Z", re.ASCII)
 RESERVED_USERNAMES = frozenset({"search"})
 # A hashtag: '#' not glued to a preceding word, then Unicode letters, digits or '_'.
 HASHTAG = re.compile(r"(?<!\w)#(\w+)")
+TAG = re.compile(r"\w+")  # what can follow the '#': fullmatch it
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # bounds the cost of hashing
 MAX_DISPLAY_NAME = 50
@@ -47,9 +48,12 @@ def check_password(password: str) -> str:
 
 def clean_display_name(name: str, username: str) -> str:
     """Return a trimmed display name (the username when blank), or raise 400."""
-    name = " ".join(name.split())
+    # Counted once trimmed but before its runs of whitespace become one space: what the
+    # user typed is what is counted, as for tweet text, and JSON Schema can say so exactly.
+    name = name.strip()
     if len(name) > MAX_DISPLAY_NAME:
         raise bad(f"display_name must be at most {MAX_DISPLAY_NAME} characters")
+    name = " ".join(name.split())
     if has_control(name):
         raise bad("display_name must not contain control characters")
     return name or username

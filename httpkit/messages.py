@@ -112,7 +112,9 @@ def page_params(request: Request, default: int = 20, most: int = 100) -> tuple[i
     if raw_cursor and not cursor:
         raise HTTPError(HTTPStatus.BAD_REQUEST, "cursor must be the 'next' of a previous page",
                         "invalid_cursor")
-    return limit, cursor
+    # A page holds what is older than its cursor, and ids stop at SQLite's 2**63 - 1: a cursor
+    # past them all reads from the newest, as none does (not a 400 for 19 digits of 9).
+    return limit, None if cursor is None else min(cursor, MAX_ID)
 
 
 def path_id(request: Request, what: str = "tweet") -> int:
@@ -120,12 +122,13 @@ def path_id(request: Request, what: str = "tweet") -> int:
     that ``/tweets/0304`` is no tweet (else it would be tweet 304 under a second cache key)."""
     text = request.params["id"]
     value = whole_number(text)
-    if value is None or not 0 < value < 2 ** 63 or text[0] == "0":
+    if value is None or not 0 < value <= MAX_ID or text[0] == "0":
         raise HTTPError(HTTPStatus.NOT_FOUND, f"no such {what}")
     return value
 
 
 MAX_DIGITS = 19  # SQLite's integers are 64-bit: a longer number names and counts nothing
+MAX_ID = 2 ** 63 - 1  # the largest SQLite integer, so the largest id
 
 
 def whole_number(text: str, most_digits: int = MAX_DIGITS) -> int | None:

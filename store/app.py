@@ -15,8 +15,11 @@ Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous pa
        cached)
   PUT  /accounts/{username}/password {password_hash}   (and ends every token issued so far)
   GET  /token-generations/{account_id}   PUT /token-generations/{account_id} {through}
-       (an account's token generation, never cached; the PUT ends the tokens of every
-       generation up to ``through``)
+  POST /token-generations/{account_id}/ended {session, until}
+       (each answers {account_id, generation, ended}: the account's token generation and
+       the sessions ended in it whose tokens have not expired, never cached; the PUT ends
+       the tokens of every generation up to ``through``, the POST one session until its
+       token's expiry, or every session of the account past 100 ended ones)
   POST /tweets {author_id, text, hashtags, idempotency?}
   GET  /tweets   /tweets/search?q=   /tweets/{id}
   PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id=
@@ -47,7 +50,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, json_response
 from httpkit.config import env_bool, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, account_key, changes_handler,
                           key_header, tag_key, tweet_key)
-from httpkit.messages import path_id, whole_number
+from httpkit.messages import MAX_ID, path_id, whole_number
 from store.db import (Database, KeyReused, NotAuthor, Replayed, RequestKey, UnknownAccount,
                       UsernameTaken)
 
@@ -94,6 +97,7 @@ class StoreApp:
             ("PUT", "/accounts/{username}/password", self.set_password),
             ("GET", f"/token-generations/{ID}", self.token_generation),
             ("PUT", f"/token-generations/{ID}", self.end_tokens),
+            ("POST", f"/token-generations/{ID}/ended", self.end_session),
             ("POST", "/tweets", self.create_tweet),
             ("GET", "/tweets", self.timeline),
             ("GET", "/tweets/search", self.search_tweets),
@@ -169,8 +173,8 @@ class StoreApp:
         credentials = self.db.get_credentials(request.params["username"])
         return json_response(found(credentials, "account"), headers=NO_STORE)
 
-    # Passwords and token generations show in no cacheable answer: these writes name and
-    # publish no keys, and their answers are no-store like the credentials.
+    # Passwords, token generations and ended sessions show in no cacheable answer: these
+    # writes name and publish no keys, and their answers are no-store like the credentials.
 
     def set_password(self, request: Request) -> Response:
         password_hash = require(request.json(), "password_hash", str)
@@ -189,6 +193,16 @@ class StoreApp:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "through must not be negative",
                             "invalid_field")
         generation = self.db.end_tokens(path_id(request, "account"), through)
+        return json_response(found(generation, "account"), headers=NO_STORE)
+
+    def end_session(self, request: Request) -> Response:
+        data = request.json()
+        session, until = require(data, "session", int), require(data, "until", int)
+        # Session 0 names no one session (the PUT ends its tokens); both are SQLite integers.
+        if not (0 < session <= MAX_ID and 0 <= until <= MAX_ID):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, f"session must be 1 to {MAX_ID} and until "
+                            f"0 to {MAX_ID}", "invalid_field")
+        generation = self.db.end_session(path_id(request, "account"), session, until)
         return json_response(found(generation, "account"), headers=NO_STORE)
 
     def author_tweets(self, request: Request) -> Response:

@@ -31,6 +31,11 @@ Row = tuple[Any, ...]
 # Address space, not memory: the OS pages the file in as it is read.
 MMAP_BYTES = 1 << 30
 
+# An account may have this many live ended sessions; one more and its generation moves on
+# instead, ending all its sessions (the safe direction), so the list a token check reads
+# stays short.
+MOST_ENDED = 100
+
 # Stands in for "no cursor" so each page query is one SQL string: larger than any rowid.
 _NO_CURSOR = 2**63 - 1
 
@@ -62,6 +67,13 @@ SEARCH_SQL = f"""
         cross join tweets t on t.id = m.id
         cross join accounts a on a.id = t.author_id
     order by t.id desc"""
+# An account's token generation and the sessions ended in it, in one statement so that a
+# generation moved on between two reads cannot pair the old generation with its list cleared.
+GENERATION_SQL = """
+    select coalesce(g.generation, 0), e.session, e.until from accounts a
+        left join token_generations g on g.account_id = a.id
+        left join ended_sessions e on e.account_id = a.id
+    where a.id = ? order by e.session"""
 ACCOUNTS_SQL = f"""
     select {_ACCOUNT_COLUMNS} from accounts where id < ? order by id desc limit ?"""
 # Prefixes are index ranges ("name >= q and name < end"), not LIKE, which would need
@@ -134,7 +146,8 @@ class Credentials(TypedDict):
 
 class Generation(TypedDict):
     account_id: int
-    generation: int
+    generation: int  # tokens of older generations have ended
+    ended: list[int]  # sessions of this one that have ended, their tokens not yet expired
 
 
 class Tweet(TypedDict):
@@ -203,6 +216,13 @@ def _tweet(row: Row) -> Tweet:
         "id": row[0], "author": row[1], "text": row[2], "hashtags": json.loads(row[3]),
         "likes": row[4], "created_at": row[5], "edited_at": row[6],
     }
+
+
+def _generation(account_id: int, rows: list[Row], now: float) -> Generation:
+    """Make a Generation of GENERATION_SQL's rows, leaving out sessions past ``until``."""
+    return {"account_id": account_id, "generation": rows[0][0],
+            "ended": [session for _, session, until in rows
+                      if session is not None and until > now]}
 
 
 def _account(row: Row) -> Account:
@@ -358,11 +378,16 @@ class Database:
                 "generation": row[3]}
 
     def token_generation(self, account_id: int) -> Generation | None:
-        """Return the account's token generation, or None if there is no such account."""
-        row = self._one("select coalesce(g.generation, 0) from accounts a"
-                        " left join token_generations g on g.account_id = a.id where a.id = ?",
-                        (account_id,))
-        return {"account_id": account_id, "generation": row[0]} if row else None
+        """Return the account's token generation and live ended sessions, or None if there
+        is no such account; ended sessions whose tokens have expired are deleted."""
+        rows = self._run(GENERATION_SQL, (account_id,))
+        if not rows:
+            return None
+        now = self.clock()
+        if any(until is not None and until <= now for _, _, until in rows):
+            with self._write():
+                self._drop_expired(account_id, now)
+        return _generation(account_id, rows, now)
 
     def end_tokens(self, account_id: int, through: int) -> Generation | None:
         """End the account's tokens of every generation up to ``through``; return the
@@ -371,8 +396,32 @@ class Database:
         with self._write():
             if self._one("select 1 from accounts where id = ?", (account_id,)) is None:
                 return None
-            generation = self._move_generation(account_id, through)
-        return {"account_id": account_id, "generation": generation}
+            self._move_generation(account_id, through)
+            return self._current(account_id)
+
+    def end_session(self, account_id: int, session: int, until: int) -> Generation | None:
+        """End one session of the account, whose token expires at ``until``; return the
+        generation and ended sessions now, or None if there is no such account.
+
+        Past MOST_ENDED live ended sessions the generation moves on instead and the list is
+        cleared: every session of the account ends, which is safe and keeps the list short.
+        """
+        with self._write():
+            if self._one("select 1 from accounts where id = ?", (account_id,)) is None:
+                return None
+            now = self.clock()
+            self._drop_expired(account_id, now)
+            if until > now:  # else the token has expired: there is nothing left to end
+                self._run("insert into ended_sessions (account_id, session, until)"
+                          " values (?, ?, ?) on conflict (account_id, session) do update"
+                          " set until = max(until, excluded.until)",
+                          (account_id, session, until))
+            ended = self._current(account_id)
+            assert ended is not None
+            if len(ended["ended"]) > MOST_ENDED:
+                self._move_generation(account_id, ended["generation"])
+                ended = self._current(account_id)
+            return ended
 
     def set_password(self, username: str, password_hash: str) -> Credentials | None:
         """Replace the account's password hash and end every token issued so far, in one
@@ -382,21 +431,35 @@ class Database:
                             " returning id, username", (password_hash, username))
             if row is None:
                 return None
-            now = self.token_generation(row[0])
+            now = self._current(row[0])
             assert now is not None
             generation = self._move_generation(row[0], now["generation"])
         return {"id": row[0], "username": row[1], "password_hash": password_hash,
                 "generation": generation}
 
+    def _current(self, account_id: int) -> Generation | None:
+        """Return the account's generation and live ended sessions (inside a write)."""
+        rows = self._run(GENERATION_SQL, (account_id,))
+        return _generation(account_id, rows, self.clock()) if rows else None
+
+    def _drop_expired(self, account_id: int, now: float) -> None:
+        """Delete the ended sessions whose tokens have expired (inside a write)."""
+        self._run("delete from ended_sessions where account_id = ? and until <= ?",
+                  (account_id, now))
+
     def _move_generation(self, account_id: int, through: int) -> int:
-        """Move the generation past ``through`` unless it is there already (inside a write)."""
-        row = self._one("insert into token_generations (account_id, generation) values (?, ?)"
-                        " on conflict (account_id) do update"
-                        " set generation = max(generation, excluded.generation)"
-                        " returning generation", (account_id, through + 1))
-        assert row is not None
-        generation: int = row[0]
-        return generation
+        """Move the generation past ``through`` unless it is there already, and forget the
+        sessions ended one by one, now ended with their generation (inside a write)."""
+        row = self._one("select generation from token_generations where account_id = ?",
+                        (account_id,))
+        if row is not None and row[0] > through:
+            generation: int = row[0]
+            return generation  # a retry or a late request: the rows still count
+        self._run("insert into token_generations (account_id, generation) values (?, ?)"
+                  " on conflict (account_id) do update set generation = excluded.generation",
+                  (account_id, through + 1))
+        self._run("delete from ended_sessions where account_id = ?", (account_id,))
+        return through + 1
 
     def list_accounts(self, limit: int, before: int | None) -> Page[Account]:
         """Return a page of accounts, newest first, with ids below before."""

@@ -77,14 +77,27 @@ create table if not exists request_keys (
 create index if not exists request_keys_created on request_keys (created_at);
 
 -- Each account's token generation. The api signs the generation into every token it issues
--- and honours a token only while it equals the account's current one: log-out and a password
--- change move it on, ending every token issued before. No row means generation 0. A table of
--- its own, not a column of accounts, so that a file made before it existed gains it here
--- ("if not exists", on every start) with no migration step and every account at 0.
+-- and honours a token only while it equals the account's current one: a password change
+-- moves it on, ending every token issued before (and so does logging out a token that names
+-- no session, or one session too many: see ended_sessions). No row means generation 0. A
+-- table of its own, not a column of accounts, so that a file made before it existed gains it
+-- here ("if not exists", on every start) with no migration step and every account at 0.
 create table if not exists token_generations (
     account_id integer primary key references accounts (id),
     generation integer not null
 );
+
+-- The sessions a log-out ended, one by one (the api signs a random session number into each
+-- token), each kept until its token's expiry ("until", Unix time): after that the token is
+-- refused anyway. Rows past it are deleted as reads and writes meet them; moving the
+-- generation on deletes the account's rows (their tokens have all ended), and so does an
+-- account's 101st live row, which moves the generation on instead (see store/db.py).
+create table if not exists ended_sessions (
+    account_id integer not null references accounts (id),
+    session integer not null,
+    until integer not null,
+    primary key (account_id, session)
+) without rowid;
 
 -- Running totals for stats(), so it never has to count rows.
 create table if not exists counters (

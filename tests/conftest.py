@@ -26,7 +26,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(lab: Lab, tmp_path: Path) -> Server:
-    """A real store serving a fresh sqlite file."""
+def store(lab: Lab, tmp_path: Path, clock: FakeClock) -> Server:
+    """A real store serving a fresh sqlite file, on the clock the api's tokens run on (an
+    ended session is kept until its token's expiry)."""
     config = store_app.Config(port=0, data_dir=str(tmp_path / "store"))
-    return lab.serve(store_app.make_server(config))
+    return lab.serve(store_app.make_server(config, clock))

@@ -327,8 +327,8 @@ def forged_token(alice: User) -> str:
 
 def tampered_token(alice: User, bob: User) -> str:
     """Alice's signature on Bob's account id."""
-    _, generation, expiry, signature = alice.token.split(".")
-    return f"{bob.account['id']}.{generation}.{expiry}.{signature}"
+    _, generation, session, expiry, signature = alice.token.split(".")
+    return f"{bob.account['id']}.{generation}.{session}.{expiry}.{signature}"
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "not bearer", "no token", "garbage",

@@ -80,13 +80,21 @@ def test_passwords_and_token_generations_are_never_cached_and_publish_nothing(
     alice = sign_up(store, "alice")
     feed = FeedReader(store)
     target = f"/token-generations/{alice['id']}"
+    until = 1_800_003_600  # the fake clock + 1 hour
     answers = [store.request("GET", target),
                store.call("PUT", target, {"through": 0}),
+               store.call("POST", f"{target}/ended", {"session": 9, "until": until}),
+               store.call("POST", f"{target}/ended", {"session": 4, "until": until}),
+               store.request("GET", target),
                store.call("PUT", "/accounts/ALICE/password", {"password_hash": "h2"}),
-               store.request("GET", "/accounts/alice/credentials")]
-    assert [answer.json().get("generation") for answer in answers] == [0, 1, 2, 2]
-    assert answers[2].json() == {"id": alice["id"], "username": "alice", "generation": 2}
-    assert answers[3].json()["password_hash"] == "h2"
+               store.request("GET", "/accounts/alice/credentials"),
+               store.request("GET", target)]
+    assert [answer.json().get("generation") for answer in answers] == [0, 1, 1, 1, 1, 2, 2, 2]
+    assert [answer.json().get("ended") for answer in answers] == [
+        [], [], [9], [4, 9], [4, 9], None, None, []]
+    assert answers[4].json() == {"account_id": alice["id"], "generation": 1, "ended": [4, 9]}
+    assert answers[5].json() == {"id": alice["id"], "username": "alice", "generation": 2}
+    assert answers[6].json()["password_hash"] == "h2"
     for answer in answers:
         assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
         assert "changed-keys" not in answer.headers and "surrogate-key" not in answer.headers
@@ -101,6 +109,17 @@ def test_passwords_and_token_generations_are_never_cached_and_publish_nothing(
     ("PUT", "/token-generations/1", {"through": -1}, 400),
     ("PUT", "/token-generations/1", {"through": "0"}, 400),
     ("PUT", "/token-generations/1", {"through": 2 ** 63}, 400),
+    ("POST", "/token-generations/999/ended", {"session": 1, "until": 1}, 404),
+    ("POST", "/token-generations/1/ended", {"session": 0, "until": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": -1, "until": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": 1, "until": -1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"until": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": "1", "until": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": True, "until": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": 2 ** 63, "until": 1}, 400),
+    ("POST", "/token-generations/1/ended", {"session": 1, "until": 2 ** 63}, 400),
+    ("GET", "/token-generations/1/ended", None, 405),
     ("PUT", "/accounts/nobody/password", {"password_hash": "h"}, 404),
     ("PUT", "/accounts/alice/password", {}, 400),
 ])

@@ -94,16 +94,21 @@ def test_account_record_and_credentials(database: Database, clock: FakeClock) ->
     assert database.get_credentials("nobody") is None
 
 
+def generation(account_id: int, generation: int, *ended: int) -> dict[str, Any]:
+    """What the store says of an account's tokens."""
+    return {"account_id": account_id, "generation": generation, "ended": list(ended)}
+
+
 def test_ending_tokens_moves_the_generation_past_them_and_never_back(
         database: Database) -> None:
     alice, bob = sign_up(database, "alice"), sign_up(database, "bob")
-    assert database.token_generation(alice) == {"account_id": alice, "generation": 0}
+    assert database.token_generation(alice) == generation(alice, 0)
     for through, now in [(0, 1), (0, 1), (4, 5), (2, 5)]:  # a retry or a late one: no change
-        assert database.end_tokens(alice, through) == {"account_id": alice, "generation": now}
-    assert database.token_generation(alice) == {"account_id": alice, "generation": 5}
+        assert database.end_tokens(alice, through) == generation(alice, now)
+    assert database.token_generation(alice) == generation(alice, 5)
     credentials = database.get_credentials("alice")
     assert credentials is not None and credentials["generation"] == 5
-    assert database.token_generation(bob) == {"account_id": bob, "generation": 0}
+    assert database.token_generation(bob) == generation(bob, 0)
     assert database.token_generation(bob + 100) is None
     assert database.end_tokens(bob + 100, 0) is None
 
@@ -119,19 +124,78 @@ def test_a_new_password_ends_every_token_issued_so_far(database: Database) -> No
     assert database.stats()["accounts"] == 1
 
 
+def ended_rows(database: Database) -> list[tuple[int, int, int]]:
+    """Every row of ended_sessions, as the file holds them."""
+    with sqlite3.connect(database.path) as conn:
+        return conn.execute("select account_id, session, until from ended_sessions"
+                            " order by account_id, session").fetchall()
+
+
+def test_ending_a_session_ends_it_alone_until_its_token_expires(
+        database: Database, clock: FakeClock) -> None:
+    alice, bob = sign_up(database, "alice"), sign_up(database, "bob")
+    soon, later = int(clock.now) + 60, int(clock.now) + 3600
+    assert database.end_session(alice, 7, later) == generation(alice, 0, 7)
+    assert database.end_session(alice, 3, soon) == generation(alice, 0, 3, 7)
+    assert database.end_session(alice, 7, later) == generation(alice, 0, 3, 7)  # a retry
+    assert database.token_generation(alice) == generation(alice, 0, 3, 7)
+    assert database.token_generation(bob) == generation(bob, 0)
+    assert database.get_credentials("alice") == {  # logging in again is not refused
+        "id": alice, "username": "alice", "password_hash": "hash-of-alice", "generation": 0}
+    assert database.end_session(bob + 100, 1, later) is None
+
+    clock.advance(60)  # session 3's token has expired: the read leaves it out and deletes it
+    assert database.token_generation(alice) == generation(alice, 0, 7)
+    assert ended_rows(database) == [(alice, 7, later)]
+    assert database.end_session(alice, 5, soon) == generation(alice, 0, 7)  # expired: nothing
+    clock.advance(3600)
+    assert database.end_session(bob, 9, later + 3600) == generation(bob, 0, 9)
+    assert database.token_generation(alice) == generation(alice, 0)
+    assert ended_rows(database) == [(bob, 9, later + 3600)]
+
+
+def test_past_100_ended_sessions_the_generation_moves_on_instead(
+        database: Database, clock: FakeClock) -> None:
+    alice, bob = sign_up(database, "alice"), sign_up(database, "bob")
+    until = int(clock.now) + 3600
+    database.end_session(bob, 1, until)
+    for session in range(1, store_db.MOST_ENDED + 1):
+        ended = database.end_session(alice, session, until)
+    assert ended == generation(alice, 0, *range(1, 101))  # 100 are kept one by one
+    assert database.end_session(alice, 1, until) == ended  # a retry adds none
+    assert database.end_session(alice, 101, until) == generation(alice, 1)  # all of them end
+    assert ended_rows(database) == [(bob, 1, until)]
+    assert database.end_session(alice, 102, until) == generation(alice, 1, 102)
+
+
+def test_moving_the_generation_on_forgets_the_sessions_ended_in_the_old_one(
+        database: Database, clock: FakeClock) -> None:
+    alice = sign_up(database, "alice")
+    until = int(clock.now) + 3600
+    database.end_session(alice, 4, until)
+    assert database.end_tokens(alice, 1) == generation(alice, 2)  # moved: every token ended
+    database.end_session(alice, 5, until)
+    assert database.end_tokens(alice, 0) == generation(alice, 2, 5)  # late: session 5 stays
+    database.set_password("alice", "scrypt$new")
+    assert database.token_generation(alice) == generation(alice, 3)
+    assert ended_rows(database) == []
+
+
 def test_a_file_from_before_token_generations_gains_them_at_0(tmp_path: Path,
                                                               clock: FakeClock) -> None:
     path = str(tmp_path / "old.db")
     old = Database(path, clock=clock)
     alice = sign_up(old, "alice")
     old.close()
-    with sqlite3.connect(path) as conn:  # the file as the schema before this table left it
+    with sqlite3.connect(path) as conn:  # the file as the schema before these tables left it
         conn.execute("drop table token_generations")
+        conn.execute("drop table ended_sessions")
     database = Database(path, clock=clock)
     try:
         credentials = database.get_credentials("alice")
         assert credentials is not None and credentials["generation"] == 0
-        assert database.end_tokens(alice, 0) == {"account_id": alice, "generation": 1}
+        assert database.end_tokens(alice, 0) == generation(alice, 1)
+        assert database.end_session(alice, 1, int(clock.now) + 1) == generation(alice, 1, 1)
     finally:
         database.close()
 

@@ -1,5 +1,6 @@
 """Story tests of ending sessions through the web: log-out ends the token at the API, so a
-copy of the old cookie is logged out too, and /password changes the password."""
+copy of the old cookie is logged out too while the user's other browsers stay logged in, and
+/password changes the password, logging out every other browser."""
 from __future__ import annotations
 
 from httpkit import Request, Response, json_response
@@ -39,14 +40,22 @@ def test_a_cookie_saved_before_logging_out_is_logged_out_when_replayed(
     assert "posted after logging out" not in browser.get("/").text
 
 
-def test_logging_out_logs_out_every_browser_of_the_account(new_browser: NewBrowser) -> None:
+def test_logging_out_in_one_browser_leaves_the_others_logged_in(
+        new_browser: NewBrowser) -> None:
     laptop, phone, bob = new_browser(), new_browser(), new_browser()
     sign_up(laptop, "alice")
     log_in(phone, "alice")
     sign_up(bob, "bob")
+    saved = dict(laptop.cookies)
     log_out(laptop)
-    assert phone.get("/").logged_in_as is None
+    assert laptop.get("/").logged_in_as is None
+    assert phone.get("/").logged_in_as == "alice"
+    post(phone, "still logged in on the phone")
     assert bob.get("/").logged_in_as == "bob"
+    replay(laptop, saved)  # a copy of the laptop's cookie stays logged out
+    assert laptop.get("/").logged_in_as is None
+    log_out(phone)
+    assert phone.get("/").logged_in_as is None
 
 
 def test_log_out_asks_the_api_to_end_the_token_and_clears_the_cookie_if_it_fails(
