@@ -411,12 +411,18 @@ def test_an_ended_session_stays_ended_after_the_api_restarts(start_api: StartApi
     post_tweet(again, fresh, "the new token survives too")
 
 
-def test_another_api_sees_a_revocation_within_the_check_interval_past_dbcache(
-        start_api: StartApi, start_cache: StartCache, store: Server, tmp_path: Path,
-        clock: FakeClock) -> None:
+@pytest.fixture
+def two_apis(start_api: StartApi, start_cache: StartCache, store: Server,
+             tmp_path: Path) -> tuple[Client, Client]:
+    """Two apis sharing a key: one on the store, the other behind dbcache."""
     here = start_api(store.url, secret_key="shared", data_dir=str(tmp_path / "one"))
     dbcache = start_cache(store.url, name="dbcache")
-    there = start_api(dbcache.url, secret_key="shared", data_dir=str(tmp_path / "two"))
+    return here, start_api(dbcache.url, secret_key="shared", data_dir=str(tmp_path / "two"))
+
+
+def test_another_api_sees_a_revocation_within_the_check_interval_past_dbcache(
+        two_apis: tuple[Client, Client], clock: FakeClock) -> None:
+    here, there = two_apis
     alice = join(here, "alice")
     post_tweet(there, alice, "known there")
     fresh = change_password(here, alice)
@@ -426,11 +432,8 @@ def test_another_api_sees_a_revocation_within_the_check_interval_past_dbcache(
 
 
 def test_another_api_sees_a_log_out_within_the_check_interval_past_dbcache(
-        start_api: StartApi, start_cache: StartCache, store: Server, tmp_path: Path,
-        clock: FakeClock) -> None:
-    here = start_api(store.url, secret_key="shared", data_dir=str(tmp_path / "one"))
-    dbcache = start_cache(store.url, name="dbcache")
-    there = start_api(dbcache.url, secret_key="shared", data_dir=str(tmp_path / "two"))
+        two_apis: tuple[Client, Client], clock: FakeClock) -> None:
+    here, there = two_apis
     alice = join(here, "alice")
     phone = log_in(here, "alice")
     post_tweet(there, alice, "known there")
