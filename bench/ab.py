@@ -17,7 +17,6 @@ median. Needs wrk.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import Any
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.chain import http  # noqa: E402  (needs the path above)
 
 PASSWORD = "correct horse battery"
 
@@ -36,17 +40,6 @@ def ports(base: int) -> dict[str, int]:
     """Return the launcher's port settings for one side: store first, lb and web at +10."""
     return {"STORE_PORT": base, "DBCACHE_PORT": base + 1, "API_PORT": base + 2,
             "CACHE_PORT": base + 3, "LB_PORT": base + 10, "WEB_PORT": base + 11}
-
-
-def http(method: str, url: str, payload: Any = None, token: str = "") -> Any:
-    """Send one JSON request and return the decoded answer."""
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data, headers, method=method)
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read() or b"null")
 
 
 def wait_up(url: str, seconds: float = 30.0) -> None:
@@ -100,7 +93,7 @@ def main() -> None:
             http("POST", f"{lb}/accounts", {"username": "bench", "password": PASSWORD})
             token = http("POST", f"{lb}/sessions",
                          {"username": "bench", "password": PASSWORD})["token"]
-            http("POST", f"{lb}/tweets", {"text": "hot"}, token)
+            http("POST", f"{lb}/tweets", {"text": "hot"}, {"authorization": f"Bearer {token}"})
         paths = {"like": (2, "/tweets/1/like", like_script), "hit": (10, "/tweets/1", None)}
         seen: dict[tuple[str, str], list[float]] = {}
         for round_ in range(args.rounds):
