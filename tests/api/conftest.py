@@ -4,6 +4,7 @@ ends. Token expiry runs on a fake clock; scrypt runs at a tiny cost so sign-ups 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -12,7 +13,7 @@ import pytest
 
 from api.app import Config, make_server
 from cache import app as cache_app
-from httpkit import Server
+from httpkit import Server, start_in_thread, stop_thread
 from store import app as store_app
 from tests.api.helpers import Client, User, join, post_tweet
 from tests.fakes import FakeClock, Lab
@@ -28,6 +29,21 @@ def client(lab: Lab, url: str) -> Client:
     new = Client(url)
     lab.stops.append(new.close)
     return new
+
+
+@contextmanager
+def api_until_stopped(store_url: str, data_dir: str, clock: FakeClock) -> Iterator[Client]:
+    """An API over ``data_dir``, stopped (likes flushed) when the block ends, so that a test
+    can start another on the same directory: a restart."""
+    server = make_server(Config(port=0, store_url=store_url, data_dir=data_dir,
+                                scrypt_n=FAST_SCRYPT_N), clock)
+    thread = start_in_thread(server)
+    api = Client(server.url)
+    try:
+        yield api
+    finally:
+        api.close()
+        stop_thread(server, thread)
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from urllib.parse import quote
 import pytest
 
 from api import auth
-from api.app import Config, make_server
-from httpkit import Request, Response, Server, json_response, start_in_thread, stop_thread
-from tests.api.conftest import FAST_SCRYPT_N, WORLD_TWEETS, StartApi, StartCache, World
+from api.app import Config
+from httpkit import Request, Response, Server, json_response
+from tests.api.conftest import WORLD_TWEETS, StartApi, StartCache, World, api_until_stopped
 from tests.api.helpers import (PASSWORD, Client, User, bearer, delete_tweet, edit_tweet,
                                error_code, join, like, log_in, page_through, post_tweet,
                                read_tweet, sign_up, texts)
@@ -169,16 +169,8 @@ def test_a_log_in_without_both_strings_is_a_400(world: World,
 
 def test_a_token_still_works_after_the_api_restarts(start_api: StartApi, store: Server,
                                                     tmp_path: Path, clock: FakeClock) -> None:
-    config = Config(port=0, store_url=store.url, data_dir=str(tmp_path / "api"),
-                    scrypt_n=FAST_SCRYPT_N)
-    first = make_server(config, clock)
-    thread = start_in_thread(first)
-    client = Client(first.url)
-    try:
-        alice = join(client, "alice")
-    finally:
-        client.close()
-        stop_thread(first, thread)
+    with api_until_stopped(store.url, str(tmp_path / "api"), clock) as first:
+        alice = join(first, "alice")
     again = start_api(store.url)  # the same DATA_DIR, where the generated key was kept
     post_tweet(again, alice, "still logged in")
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from api.app import Config, make_server
 from api.idempotency import Keyed, Recent, Replayed
-from httpkit import HTTPError, Server, UpstreamResponse, start_in_thread, stop_thread
-from tests.api.conftest import FAST_SCRYPT_N, StartApi
+from httpkit import HTTPError, Server, UpstreamResponse
+from tests.api.conftest import StartApi, api_until_stopped
 from tests.api.helpers import PASSWORD, Client, User, error_code, join, read_tweet
 from tests.fakes import FakeClock
 
@@ -145,18 +144,9 @@ def test_unbatched_likes_send_a_keyed_like_as_one_batch_the_store_applies_once(
 
 def test_tweets_and_likes_keep_their_keys_across_a_restart_of_the_api(
         tmp_path: Path, store: Server, clock: FakeClock) -> None:
-    config = Config(port=0, store_url=store.url, data_dir=str(tmp_path / "api"),
-                    scrypt_n=FAST_SCRYPT_N)
-
-    def run(step: Any) -> Any:
-        server = make_server(config, clock)
-        thread = start_in_thread(server)
-        api = Client(server.url)
-        try:
+    def run(step: Any) -> Any:  # a stop flushes the likes; a kill is in test_faults
+        with api_until_stopped(store.url, str(tmp_path / "api"), clock) as api:
             return step(api)
-        finally:
-            api.close()
-            stop_thread(server, thread)  # a stop flushes the likes; a kill is in test_faults
 
     def first(api: Client) -> tuple[dict[str, Any], int]:
         ada = join(api, "ada")

@@ -13,10 +13,10 @@ import pytest
 
 from api import auth
 from api.auth import Ended
-from api.app import Config, make_server
-from httpkit import HTTPError, Server, start_in_thread, stop_thread
+from api.app import Config
+from httpkit import HTTPError, Server
 from store.db import MOST_ENDED
-from tests.api.conftest import FAST_SCRYPT_N, StartApi, StartCache
+from tests.api.conftest import StartApi, StartCache, api_until_stopped
 from tests.api.helpers import (PASSWORD, Client, User, bearer, error_code, join, log_in,
                                post_tweet)
 from tests.fakes import FakeClock, FeedReader, Lab
@@ -390,19 +390,11 @@ def test_an_ended_token_cannot_change_the_password(api: Client) -> None:
 def test_an_ended_session_stays_ended_after_the_api_restarts(start_api: StartApi,
                                                              store: Server, tmp_path: Path,
                                                              clock: FakeClock) -> None:
-    config = Config(port=0, store_url=store.url, data_dir=str(tmp_path / "api"),
-                    scrypt_n=FAST_SCRYPT_N)
-    first = make_server(config, clock)
-    thread = start_in_thread(first)
-    client = Client(first.url)
-    try:
+    with api_until_stopped(store.url, str(tmp_path / "api"), clock) as client:
         alice, bob = join(client, "alice"), join(client, "bob")
         alice_elsewhere, bob_elsewhere = log_in(client, "alice"), log_in(client, "bob")
         log_out(client, alice)
         fresh = change_password(client, bob)
-    finally:
-        client.close()
-        stop_thread(first, thread)
     again = start_api(store.url)  # the same DATA_DIR and key, nothing remembered
     assert_ended(again, alice.token)
     post_tweet(again, alice_elsewhere, "the session not logged out goes on")
