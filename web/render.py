@@ -15,8 +15,13 @@ from urllib.parse import quote
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# The API's rule for hashtags (api.rules.HASHTAG; a test keeps the two equal), and @username.
-MENTION_OR_TAG = re.compile(r"(?<!\w)#(\w+)|(?<![\w@])@([A-Za-z0-9_]{3,30})\b")
+# The API's rule for hashtags (api.rules.HASHTAG; a test keeps the two equal), @username, and
+# a web address: http(s) only, up to whitespace or a character that cannot be in a URL unescaped.
+MENTION_OR_TAG = re.compile(r"(?<!\w)#(\w+)|(?<![\w@])@([A-Za-z0-9_]{3,30})\b"
+                            r"|\b(https?://[^\s<>\"'`{}|\\^]+)", re.I)
+# What usually ends a sentence rather than the address before it: "see https://x.org/a."
+TRAILING = ".,;:!?)]*_'"
+SHOWN_URL = 40  # an address longer than this is shown cut, with "…"; the link is whole
 
 
 class Markup(str):
@@ -89,19 +94,37 @@ def join(parts: Iterable[Markup]) -> Markup:
 
 
 def tweet_text(text: str) -> Markup:
-    """Render tweet text with #hashtags and @usernames linked to their pages."""
+    """Render tweet text with #hashtags and @usernames linked to their pages, and web
+    addresses linked to where they go (rel="nofollow noopener": no ranking for spam, and the
+    page opened gets no handle on ours)."""
     out: list[str] = []
     position = 0
     for found in MENTION_OR_TAG.finditer(text):
+        tag, username, url = found.group(1), found.group(2), found.group(3)
+        end = found.end()
+        if url:
+            url = url.rstrip(TRAILING)
+            end = found.start() + len(url)
+            if url.endswith("//"):  # nothing but the scheme: not an address
+                continue
         out.append(escape(text[position:found.start()]))
-        tag, username = found.group(1), found.group(2)
         if tag:
             out.append(f'<a href="/tags/{quote(tag.lower())}">#{escape(tag)}</a>')
-        else:
+        elif username:
             out.append(f'<a href="/accounts/{username}">@{username}</a>')
-        position = found.end()
+        else:
+            out.append(link(url))
+        position = end
     out.append(escape(text[position:]))
     return Markup("".join(out))
+
+
+def link(url: str) -> str:
+    """Return an escaped link to a web address, shown without its scheme and cut if long."""
+    shown = url.split("://", 1)[1]
+    if len(shown) > SHOWN_URL:
+        shown = shown[:SHOWN_URL - 1] + "…"
+    return f'<a href="{escape(url)}" rel="nofollow noopener">{escape(shown)}</a>'
 
 
 def path_part(value: str) -> str:

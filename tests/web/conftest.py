@@ -3,6 +3,7 @@
 stopped when it ends. scrypt runs at a tiny cost so sign-ups are fast."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ from web import app as web_app
 
 FAST_SCRYPT_N = 2 ** 4
 
-StartWeb = Callable[[str], Server]
+StartWeb = Callable[..., Server]
 NewBrowser = Callable[[], Browser]
 
 
@@ -38,11 +39,11 @@ def api(lab: Lab, tmp_path: Path, store: Server, clock: FakeClock) -> Server:
 
 @pytest.fixture
 def start_web(lab: Lab, tmp_path: Path) -> StartWeb:
-    """Start a web front end talking to ``api_url``."""
-    def start(api_url: str) -> Server:
+    """Start a web front end talking to ``api_url`` (with ``clock`` for "5m ago")."""
+    def start(api_url: str, clock: Callable[[], float] = time.time) -> Server:
         config = web_app.Config(port=0, api_url=api_url, data_dir=str(tmp_path / "web"),
                                 secret_key="test")
-        return lab.serve(web_app.make_server(config))
+        return lab.serve(web_app.make_server(config, clock))
     return start
 
 

@@ -10,6 +10,7 @@ what the visitor would see when it works; a test that expects a refusal calls
 """
 from __future__ import annotations
 
+import html
 import http.client
 import re
 from dataclasses import dataclass, field
@@ -19,9 +20,10 @@ PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
 FORM = re.compile(r'<form [^>]*action="([^"]*)"[^>]*>(.*?)</form>', re.S)
 IDEM_FIELD = re.compile(r'<input type="hidden" name="idem" value="([^"]*)" autocomplete="off">')
-TWEET_LINK = re.compile(r'<a href="/tweets/([0-9]+)">')
+TWEET_ITEM = re.compile(r'<li class="tweet" id="tweet-([0-9]+)">')
 ACCOUNT_ITEM = re.compile(r'<li><a href="/accounts/([A-Za-z0-9_]+)">')
-LIKE_BUTTON = re.compile(r'action="/tweets/([0-9]+)/like">.*?♥ ([0-9,]+)</button>', re.S)
+LIKE_BUTTON = re.compile(r'action="/tweets/([0-9]+)/like">.*?<span class="count">([0-9,]+)</span>'
+                         r'</button>', re.S)
 # An attribute that would load or link something from another host.
 EXTERNAL = re.compile(r"""\b(?:src|href|action)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.I)
 
@@ -80,15 +82,33 @@ class Page:
 
     def tweet_ids(self) -> list[int]:
         """Return the ids of the tweets listed on the page, in order."""
-        return [int(found) for found in TWEET_LINK.findall(self.text)]
+        return [int(found) for found in TWEET_ITEM.findall(self.text)]
 
     @property
     def logged_in_as(self) -> str | None:
         """Return the username the navigation shows as logged in, or None."""
         nav = self.text.split("</nav>", 1)[0]
-        found = re.search(r'<a href="/accounts/([A-Za-z0-9_]+)">@\1</a>\s*<form class="inline" '
-                          r'method="post" action="/logout">', nav)
-        return found.group(1) if found else None
+        found = re.search(r'<a href="/accounts/([A-Za-z0-9_]+)"(?: aria-current="page")?>@\1</a>',
+                          nav)
+        return found.group(1) if found and 'action="/logout"' in nav else None
+
+    @property
+    def main(self) -> str:
+        """Return the page's main content, without the header's links."""
+        return self.text.split('<main id="main" tabindex="-1">', 1)[1].split("</main>", 1)[0]
+
+    @property
+    def notice(self) -> str | None:
+        """Return the one-line confirmation the page shows ("Posted."), or None."""
+        found = re.search(r'<p class="notice" role="status">(.*?)</p>', self.text)
+        return html.unescape(found.group(1)) if found else None
+
+    @property
+    def error(self) -> str | None:
+        """Return the error summary the page shows, or None."""
+        found = re.search(r'<div class="error" id="error-summary"[^>]*>\s*<h2>[^<]*</h2>\s*'
+                          r'<p>(.*?)</p>', self.text, re.S)
+        return html.unescape(found.group(1)) if found else None
 
     @property
     def has_post_form(self) -> bool:
@@ -159,7 +179,7 @@ class Browser:
         assert page.status == 303, f"expected 303 See Other, got {page.status}: {page.text}"
         location = page.location
         assert location.startswith("/") and not location.startswith("//"), location
-        return self.get(location)
+        return self.get(location.split("#", 1)[0])  # a fragment stays in the browser
 
 
 # -- what a visitor does -------------------------------------------------------------------
@@ -201,14 +221,26 @@ def post(browser: Browser, text: str) -> int:
     assert answer.status == 303 and answer.location == "/", (answer.status, answer.text)
     page = browser.follow(answer)
     assert page.status == 200 and page.tweet_ids(), "the new tweet is not on the timeline"
+    assert page.notice == "Posted."
     return page.tweet_ids()[0]
 
 
 def like(browser: Browser, tweet_id: int, come_back_to: str) -> Page:
-    """Press ♥ on a tweet shown on the last page; return the page landed on."""
+    """Press ♥ on a tweet shown on the last page; return the page landed on (at the tweet)."""
     answer = browser.submit(f"/tweets/{tweet_id}/like", {"next": come_back_to})
-    assert answer.status == 303 and answer.location == come_back_to, (answer.status, answer.text)
+    assert answer.status == 303, (answer.status, answer.text)
+    assert answer.location == f"{come_back_to}#tweet-{tweet_id}", answer.location
     return browser.follow(answer)
+
+
+def sent_back(browser: Browser, answer: Page, location: str) -> Page:
+    """A refused form redirects back to its page, which says why with the form filled in as
+    it was sent (so a reload sends nothing): follow it and return that page."""
+    assert answer.status == 303 and answer.location == location, (answer.status, answer.text)
+    page = browser.follow(answer)
+    assert page.status == 200 and page.error, page.text
+    assert "<title>Error: " in page.text and 'autofocus' in page.text
+    return page
 
 
 def edit(browser: Browser, tweet_id: int, text: str) -> Page:
@@ -220,11 +252,17 @@ def edit(browser: Browser, tweet_id: int, text: str) -> Page:
 
 
 def delete(browser: Browser, tweet_id: int) -> Page:
-    """Delete a tweet from its page; return the page landed on."""
-    browser.get(f"/tweets/{tweet_id}")
+    """Delete a tweet from its page: Delete, then yes on the page that asks; return the page
+    landed on."""
+    tweet_page = browser.get(f"/tweets/{tweet_id}")
+    assert f'href="/tweets/{tweet_id}/delete"' in tweet_page.text
+    asking = browser.get(f"/tweets/{tweet_id}/delete")
+    assert asking.status == 200 and "Delete this tweet?" in asking.text, asking.text
     answer = browser.submit(f"/tweets/{tweet_id}/delete")
     assert answer.status == 303 and answer.location == "/", (answer.status, answer.text)
-    return browser.follow(answer)
+    page = browser.follow(answer)
+    assert page.notice == "Deleted."
+    return page
 
 
 def search(browser: Browser, q: str, kind: str) -> Page:
@@ -237,7 +275,7 @@ def search(browser: Browser, q: str, kind: str) -> Page:
 def has_author_tools(page: Page, tweet_id: int) -> bool:
     """Tell whether the page offers the edit or delete form of a tweet."""
     return (f'action="/tweets/{tweet_id}/edit"' in page.text
-            or f'action="/tweets/{tweet_id}/delete"' in page.text)
+            or f'href="/tweets/{tweet_id}/delete"' in page.text)
 
 
 def assert_error_page(page: Page, status: int) -> None:

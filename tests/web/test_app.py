@@ -13,16 +13,21 @@ import pytest
 from httpkit import Server, Upstream
 from tests.fakes import FakeClock, closed_port_address
 from tests.web.conftest import NewBrowser, StartWeb
+from web import app as web_app
 from tests.web.helpers import (EXTERNAL, PASSWORD, Browser, Page, assert_error_page, delete,
                                edit, has_author_tools, like, log_in, log_out, post, search,
-                               sign_up)
+                               sent_back, sign_up)
 
+KINDS = ("tweets", "hashtags", "accounts")
+TWEET_URL = re.compile(r'<a href="(https?://[^"]*)" rel="nofollow noopener">')
 SCRIPT = '<script>alert("x")</script>'
 SCRIPT_ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
 
 
 def assert_no_raw_script(page: Page) -> None:
-    assert "<script" not in page.text.lower()
+    """The page's one script element is ours, from our own file."""
+    assert page.text.lower().count("<script") == 1
+    assert '<script src="/static/app.js" defer></script>' in page.text
 
 
 # -- the story -------------------------------------------------------------------------------
@@ -47,9 +52,9 @@ def story(browser: Browser) -> None:
 
     edited = edit(browser, tweet, "Goodbye #Moon")
     assert 'Goodbye <a href="/tags/moon">#Moon</a>' in edited.text
-    assert "Hello" not in edited.text.split("<main>")[1].split("author-tools")[0]
+    assert "Hello" not in edited.main.split("author-tools")[0]
     assert "edited" in edited.text and edited.likes(tweet) == 2
-    assert '/tags/world"' not in edited.text.split("<main>")[1].split("author-tools")[0]
+    assert '/tags/world"' not in edited.main.split("author-tools")[0]
 
     after_delete = delete(browser, tweet)
     assert tweet not in after_delete.tweet_ids() and "Goodbye" not in after_delete.text
@@ -133,11 +138,11 @@ def test_search_finds_tweets_hashtags_and_accounts(new_browser: NewBrowser) -> N
 
     tweets = search(alice, "learning", "tweets")
     assert tweets.tweet_ids() == [learning] and other not in tweets.tweet_ids()
-    assert 'class="active">Tweets</a>' in tweets.text
+    assert 'class="active" aria-current="page">Tweets</a>' in tweets.text
 
     tags = search(alice, "pyth", "hashtags")
-    assert '<a href="/tags/python">#python</a> · 1 tweets' in tags.text
-    assert 'class="active">Hashtags</a>' in tags.text
+    assert '<a href="/tags/python">#python</a> · 1 tweet</li>' in tags.text
+    assert 'class="active" aria-current="page">Hashtags</a>' in tags.text
 
     accounts = search(alice, "pyth", "accounts")
     assert '<a href="/accounts/pythonista">Py Fan <small>@pythonista</small></a>' in accounts.text
@@ -145,10 +150,9 @@ def test_search_finds_tweets_hashtags_and_accounts(new_browser: NewBrowser) -> N
     by_display_name = search(alice, "liddell", "accounts")
     assert '<small>@alice</small>' in by_display_name.text
 
-    for kind, empty in (("tweets", "No tweets here yet."), ("hashtags", "Nothing matches"),
-                        ("accounts", "Nothing matches")):
+    for kind in KINDS:
         nothing = search(alice, "zebra", kind)
-        assert empty in nothing.text and nothing.tweet_ids() == []
+        assert "Nothing matches “zebra”." in nothing.text and nothing.tweet_ids() == []
         assert "/search?q=zebra&amp;kind=hashtags" in nothing.text  # the tabs keep the query
 
 
@@ -185,7 +189,7 @@ def test_account_list_pages_with_an_older_link(browser: Browser, store_client: U
     first = browser.get("/accounts")
     first_names = re.findall(r'<li><a href="/accounts/([a-z0-9]+)">', first.text)
     assert len(first_names) == 20
-    older = re.search(r'<a href="(/accounts\?cursor=[0-9]+)">Older', first.text)
+    older = re.search(r'<a rel="next" href="(/accounts\?cursor=[0-9]+)">Older', first.text)
     assert older is not None
     second = browser.get(older.group(1))
     second_names = re.findall(r'<li><a href="/accounts/([a-z0-9]+)">', second.text)
@@ -198,9 +202,13 @@ def test_timeline_pages_with_an_older_link(browser: Browser) -> None:
     ids = [post(browser, f"tweet number {n}") for n in range(22)]
     first = browser.get("/")
     assert first.tweet_ids() == ids[::-1][:20]
-    older = re.search(r'<a href="(/\?cursor=[0-9]+)">Older', first.text)
-    assert older is not None
-    assert browser.get(older.group(1)).tweet_ids() == ids[1::-1]
+    older = re.search(r'<a rel="next" href="(/\?cursor=[0-9]+)">Older', first.text)
+    assert older is not None and 'rel="prev"' not in first.text  # the newest page
+    second = browser.get(older.group(1))
+    assert second.tweet_ids() == ids[1::-1]
+    newer = re.search(r'<a rel="prev" href="(/\?after=[0-9]+)">← Newer', second.text)
+    assert newer is not None and 'rel="next"' not in second.text  # the oldest page
+    assert browser.get(newer.group(1)).tweet_ids() == ids[::-1][:20]
 
 
 def test_edit_and_delete_are_offered_to_the_author_only(new_browser: NewBrowser) -> None:
@@ -237,6 +245,7 @@ def test_a_visitor_who_is_not_logged_in_cannot_edit_or_delete(new_browser: NewBr
         visitor.get(f"/tweets/{tweet}")
         answer = visitor.submit(f"/tweets/{tweet}/{action}", {"text": "visitor was here"})
         assert answer.status == 303 and answer.location == "/login"
+    assert_error_page(visitor.get(f"/tweets/{tweet}/delete"), 403)  # not even the question
     page = alice.get(f"/tweets/{tweet}")
     assert page.status == 200 and "mine alone" in page.text and "visitor" not in page.text
 
@@ -245,8 +254,8 @@ def test_a_visitor_who_is_not_logged_in_cannot_edit_or_delete(new_browser: NewBr
 
 def test_an_empty_tweet_reshows_the_form_with_the_message(browser: Browser) -> None:
     sign_up(browser, "alice")
-    page = browser.submit("/tweets", {"text": "   "})
-    assert page.status == 400 and "text must not be empty" in page.text
+    page = sent_back(browser, browser.submit("/tweets", {"text": "   "}), "/")
+    assert page.error == "Write something first: a tweet cannot be empty."
     assert page.has_post_form and 'role="alert"' in page.text
     assert "No tweets here yet." in browser.get("/").text
 
@@ -255,34 +264,40 @@ def test_a_tweet_over_280_characters_reshows_what_was_typed_escaped(browser: Bro
     sign_up(browser, "alice")
     typed = '<b>"bold"</b>' + "x" * (281 - 13)
     assert len(typed) == 281
-    page = browser.submit("/tweets", {"text": typed})
-    assert page.status == 400 and "at most 280 characters" in page.text
+    page = sent_back(browser, browser.submit("/tweets", {"text": typed}), "/")
+    assert page.error == ("That is 281 characters; a tweet can have at most 280. "
+                          "Shorten it by 1 and post again.")
     assert '>&lt;b&gt;&quot;bold&quot;&lt;/b&gt;' + "x" * 268 + "</textarea>" in page.text
+    assert '<span id="text-count" class="count over">281/280</span>' in page.text
     assert "<b>" not in page.text
-    assert "No tweets here yet." in browser.get("/").text
+    again = browser.get("/")  # a reload: the message is gone, nothing was posted
+    assert "No tweets here yet." in again.text and again.error is None
+    assert "x" * 268 + "</textarea>" not in again.text
 
 
 def test_an_empty_edit_reshows_the_edit_form_with_the_message(browser: Browser) -> None:
     sign_up(browser, "alice")
     tweet = post(browser, "keep me")
     browser.get(f"/tweets/{tweet}")
-    page = browser.submit(f"/tweets/{tweet}/edit", {"text": " "})
-    assert page.status == 400 and "text must not be empty" in page.text
+    page = sent_back(browser, browser.submit(f"/tweets/{tweet}/edit", {"text": " "}),
+                     f"/tweets/{tweet}")
+    assert page.error == "Write something first: a tweet cannot be empty."
     assert has_author_tools(page, tweet)
     assert "keep me" in browser.get(f"/tweets/{tweet}").text
 
 
 @pytest.mark.parametrize("username, message", [
-    ('<b>"bo', "username must be 3-30 letters"),
-    ("ab", "username must be 3-30 letters"),
-    ("search", "reserved"),
+    ('<b>"bo', "Usernames are 3 to 30 letters, digits or underscores, with no spaces."),
+    ("ab", "Usernames are 3 to 30 letters, digits or underscores, with no spaces."),
+    ("search", "That username is a word this site uses for its own pages. Please choose "
+               "another."),
 ])
 def test_a_bad_username_reshows_the_sign_up_form(browser: Browser, username: str,
                                                  message: str) -> None:
     browser.get("/signup")
-    page = browser.submit("/signup", {"username": username, "display_name": "Bo <Peep>",
-                                      "password": PASSWORD})
-    assert page.status == 400 and message in page.text
+    page = sent_back(browser, browser.submit("/signup", {
+        "username": username, "display_name": "Bo <Peep>", "password": PASSWORD}), "/signup")
+    assert page.error == message
     assert f'name="username" value="{escaped(username)}"' in page.text
     assert 'name="display_name" value="Bo &lt;Peep&gt;"' in page.text
     assert page.logged_in_as is None
@@ -297,16 +312,17 @@ def test_a_taken_username_reshows_the_sign_up_form(new_browser: NewBrowser) -> N
     sign_up(new_browser(), "alice")
     browser = new_browser()
     browser.get("/signup")
-    page = browser.submit("/signup", {"username": "ALICE", "password": PASSWORD})
-    assert 400 <= page.status < 500 and "taken" in page.text
+    page = sent_back(browser, browser.submit("/signup", {"username": "ALICE",
+                                                         "password": PASSWORD}), "/signup")
+    assert page.error == "That username is taken. Please choose another."
     assert 'name="username" value="ALICE"' in page.text and page.logged_in_as is None
 
 
 def test_a_short_password_reshows_the_sign_up_form(browser: Browser) -> None:
     browser.get("/signup")
-    page = browser.submit("/signup", {"username": "alice", "display_name": "Alice",
-                                      "password": "short"})
-    assert page.status == 400 and "at least 8 characters" in page.text
+    page = sent_back(browser, browser.submit("/signup", {
+        "username": "alice", "display_name": "Alice", "password": "short"}), "/signup")
+    assert page.error == "Passwords need at least 8 characters (and at most 1,024)."
     assert 'value="alice"' in page.text and 'value="Alice"' in page.text
     assert 'value="short"' not in page.text  # a password is never sent back
     assert page.logged_in_as is None
@@ -319,8 +335,9 @@ def test_a_wrong_login_reshows_the_form_with_the_username(new_browser: NewBrowse
     sign_up(new_browser(), "alice")
     browser = new_browser()
     browser.get("/login")
-    page = browser.submit("/login", {"username": username, "password": password})
-    assert page.status == 401 and "Wrong username or password." in page.text
+    page = sent_back(browser, browser.submit("/login", {"username": username,
+                                                        "password": password}), "/login")
+    assert page.error == "Wrong username or password."
     assert f'name="username" value="{escaped(username)}"' in page.text
     assert "<i>" not in page.text and page.logged_in_as is None
     assert password not in page.text
@@ -462,8 +479,10 @@ def test_a_tampered_session_cookie_is_treated_as_logged_out(browser: Browser,
     assert page.status == 200
     assert page.logged_in_as is None and "@alice" not in page.text and "@bob" not in page.text
     assert not page.has_post_form
+    # The CSRF token is the browser's, not the session's: the form is fine, but no one is
+    # logged in to post it.
     answer = browser.submit("/tweets", {"text": "after tampering"}, csrf=old_csrf)
-    assert answer.status == 403
+    assert answer.status == 303 and answer.location == "/login"
     assert "after tampering" not in browser.get("/").text
 
 
@@ -478,7 +497,8 @@ def test_an_expired_login_shows_as_logged_out_and_posts_nothing(browser: Browser
     answer = browser.submit("/tweets", {"text": "too late"}, csrf=form.csrf,
                             idem=form.idem("/tweets"))
     assert answer.status == 303 and answer.location == "/login"
-    assert browser.follow(answer).logged_in_as is None
+    asked = browser.follow(answer)
+    assert asked.logged_in_as is None and asked.notice == web_app.NOT_LOGGED_IN
     assert "too late" not in browser.get("/").text
 
 
@@ -491,7 +511,7 @@ def test_a_like_comes_back_to_the_page_it_was_made_on(browser: Browser,
     sign_up(browser, "alice")
     tweet = post(browser, "like me #cats")
     answer = browser.submit(f"/tweets/{tweet}/like", {"next": come_back_to})
-    assert answer.status == 303 and answer.location == come_back_to
+    assert answer.status == 303 and answer.location == f"{come_back_to}#tweet-{tweet}"
 
 
 @pytest.mark.parametrize("come_back_to", ["//evil.example/", "https://evil.example/",
@@ -500,14 +520,14 @@ def test_a_like_never_redirects_to_another_site(browser: Browser, come_back_to: 
     sign_up(browser, "alice")
     tweet = post(browser, "like me")
     answer = browser.submit(f"/tweets/{tweet}/like", {"next": come_back_to})
-    assert answer.status == 303 and answer.location == f"/tweets/{tweet}"
+    assert answer.status == 303 and answer.location == f"/tweets/{tweet}#tweet-{tweet}"
 
 
 def test_a_like_never_redirects_to_another_site_even_with_a_tab(browser: Browser) -> None:
     sign_up(browser, "alice")
     tweet = post(browser, "like me")
     answer = browser.submit(f"/tweets/{tweet}/like", {"next": "/\t/evil.example"})
-    assert answer.status == 303 and answer.location == f"/tweets/{tweet}"
+    assert answer.status == 303 and answer.location == f"/tweets/{tweet}#tweet-{tweet}"
 
 
 def test_a_like_form_cannot_inject_response_headers(browser: Browser) -> None:
@@ -530,7 +550,8 @@ def test_a_like_on_a_unicode_tag_page_comes_back_to_that_page(
     assert come_back_to is not None
     answer = browser.submit(f"/tweets/{tweet}/like", {"next": html.unescape(come_back_to[1])})
     assert answer.status == 303
-    assert answer.location.isascii() and unquote(answer.location) == f"/tags/{tag}"
+    assert answer.location.isascii()
+    assert unquote(answer.location) == f"/tags/{tag}#tweet-{tweet}"
     assert browser.follow(answer).likes(tweet) == 1
 
 
@@ -563,7 +584,8 @@ def test_api_down_shows_a_friendly_503_page(start_web: StartWeb) -> None:
 def test_unknown_things_show_a_404_page(browser: Browser, path: str) -> None:
     page = browser.get(path)
     assert_error_page(page, 404)
-    assert "Not found" in page.text
+    assert "<h1>Page not found</h1>" in page.text and "<title>Error: " in page.text
+    assert "no route" not in page.text  # our words, not the router's
 
 
 def test_a_cursor_no_page_could_have_made_shows_the_first_page(browser: Browser) -> None:
@@ -577,7 +599,7 @@ def test_an_error_page_still_shows_who_is_logged_in(browser: Browser) -> None:
                  browser.submit("/tweets/999/like", {"next": "/"})]:
         assert_error_page(page, 404)
         assert page.logged_in_as == "alice"  # actual before: the guest's log-in links
-    assert browser.get("/login").status == 200  # and the visitor is still logged in
+    assert browser.get("/login").status == 303  # still logged in: no log-in form
     assert browser.get("/").logged_in_as == "alice"
 
 
@@ -600,11 +622,17 @@ def test_pages_are_phone_ready_and_load_only_local_resources(browser: Browser) -
     for path in ("/", f"/tweets/{tweet}", "/accounts", "/accounts/alice", "/signup", "/login",
                  "/search?q=see&kind=tweets", "/search?q=t&kind=hashtags",
                  "/search?q=a&kind=accounts", "/tags/tag", "/dashboard", "/nope"):
-        page = browser.get(path)
+        linked = ("/", f"/tweets/{tweet}", "/accounts/alice", "/search?q=see&kind=tweets",
+                  "/tags/tag")
+        visitor = Browser(browser.url) if path in ("/signup", "/login") else browser
+        page = visitor.get(path)
         assert page.status in (200, 404), path
         assert '<meta name="viewport"' in page.text, path
         assert '<link rel="stylesheet" href="/static/style.css">' in page.text, path
-        assert EXTERNAL.search(page.text) is None, (path, EXTERNAL.search(page.text))
+        # The one kind of link elsewhere: an address in a tweet, which loads nothing.
+        outside = TWEET_URL.findall(page.text)
+        assert outside == (["https://example.com/x"] if path in linked else []), path
+        assert EXTERNAL.search(TWEET_URL.sub("", page.text)) is None, path
 
 
 def test_the_stylesheet_is_served_as_css(browser: Browser) -> None:

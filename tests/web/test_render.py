@@ -55,7 +55,7 @@ def test_render_escapes_every_value_by_default() -> None:
 
 
 def test_render_escapes_values_inside_attributes() -> None:
-    page = render("tab.html", href='/x" onclick="evil()', css="a", label="b")
+    page = render("tab.html", href='/x" onclick="evil()', css="a", label="b", current="")
     assert 'href="/x&quot; onclick=&quot;evil()"' in page
     assert '" onclick="' not in page
 

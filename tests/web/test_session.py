@@ -1,4 +1,5 @@
-"""Unit tests of the signed session cookie: round trip, tampering, flags, CSRF comparison."""
+"""Unit tests of the signed cookies (session, the browser's CSRF token, the flash): round
+trips, tampering, flags, CSRF comparison."""
 from __future__ import annotations
 
 import base64
@@ -26,25 +27,58 @@ def as_received(set_cookie: str) -> dict[str, str]:
 
 
 def test_a_signed_cookie_round_trips() -> None:
-    original = Session(token="t0ken", user="alice")
-    loaded = session.load(KEY, as_received(session.cookie(KEY, original)))
-    assert (loaded.csrf, loaded.token, loaded.user) == (original.csrf, "t0ken", "alice")
-    assert loaded.logged_in and not loaded.is_new
+    loaded = session.load(KEY, as_received(session.cookie(KEY, Session(token="t0ken",
+                                                                       user="alice"))))
+    assert (loaded.token, loaded.user) == ("t0ken", "alice") and loaded.logged_in
 
 
-def test_an_anonymous_session_round_trips_with_its_csrf_token() -> None:
-    original = Session()
-    loaded = session.load(KEY, as_received(session.cookie(KEY, original)))
-    assert loaded.csrf == original.csrf and not loaded.logged_in and not loaded.is_new
+def test_an_anonymous_session_round_trips() -> None:
+    loaded = session.load(KEY, as_received(session.cookie(KEY, Session())))
+    assert not loaded.logged_in and loaded.token is None
 
 
-def test_no_cookie_gives_a_new_anonymous_session() -> None:
-    loaded = session.load(KEY, {})
-    assert loaded.is_new and not loaded.logged_in and len(loaded.csrf) >= 16
+def test_no_cookie_gives_an_anonymous_session() -> None:
+    assert not session.load(KEY, {}).logged_in
 
 
-def test_each_new_session_has_its_own_csrf_token() -> None:
-    assert Session().csrf != Session().csrf
+def test_the_browser_cookie_round_trips_its_csrf_token() -> None:
+    token = session.new_csrf()
+    received = session.read_cookies(session.csrf_cookie(KEY, token).split(";", 1)[0])
+    assert session.load_csrf(KEY, received) == token and len(token) >= 16
+    assert session.new_csrf() != token
+
+
+@pytest.mark.parametrize("value", ["", "garbage", "e30=.00"])
+def test_a_browser_cookie_that_is_not_ours_gives_no_csrf_token(value: str) -> None:
+    assert session.load_csrf(KEY, {session.BROWSER_COOKIE: value}) is None
+
+
+def test_one_kind_of_signed_cookie_cannot_stand_in_for_another() -> None:
+    session_value = cookie_value(session.cookie(KEY, Session(token="t", user="alice")))
+    csrf_value = session.csrf_cookie(KEY, "token").split(";", 1)[0].split("=", 1)[1]
+    assert session.load_csrf(KEY, {session.BROWSER_COOKIE: session_value}) is None
+    assert session.load_flash(KEY, {session.FLASH_COOKIE: csrf_value}) is None
+    assert not session.load(KEY, {COOKIE: csrf_value}).logged_in
+
+
+def test_a_session_cookie_from_before_browser_tokens_still_gives_its_csrf_token() -> None:
+    old = session.seal(KEY, {"csrf": "old-token", "token": "t", "user": "alice"})
+    assert session.legacy_csrf(KEY, {COOKIE: old}) == "old-token"
+    assert session.load(KEY, {COOKIE: old}).user == "alice"
+
+
+def test_a_flash_round_trips_and_an_empty_one_clears_the_cookie() -> None:
+    flash = session.Flash(notice="Posted.", error="", fields={"text": "héllo 😀"})
+    header = session.flash_cookie(KEY, flash)
+    assert header is not None and "Max-Age=3600" in header
+    assert session.load_flash(KEY, session.read_cookies(header.split(";", 1)[0])) == flash
+    cleared = session.flash_cookie(KEY, session.Flash())
+    assert cleared is not None and "Max-Age=0" in cleared
+
+
+def test_a_flash_too_big_for_a_cookie_is_not_made() -> None:
+    assert session.flash_cookie(KEY, session.Flash(fields={"text": "😀" * 1000})) is None
+    assert session.flash_cookie(KEY, session.Flash(fields={"text": "😀" * 280})) is not None
 
 
 def forged(set_cookie: str, **changes: str) -> str:
@@ -66,15 +100,15 @@ def tampered_values() -> list[str]:
 
 
 @pytest.mark.parametrize("value", tampered_values())
-def test_a_tampered_or_garbage_cookie_gives_a_new_anonymous_session(value: str) -> None:
+def test_a_tampered_or_garbage_cookie_gives_an_anonymous_session(value: str) -> None:
     loaded = session.load(KEY, {COOKIE: value})
-    assert loaded.is_new and not loaded.logged_in and loaded.user is None
+    assert not loaded.logged_in and loaded.user is None
 
 
 def test_a_validly_signed_payload_that_is_not_a_session_is_ignored() -> None:
     payload = base64.urlsafe_b64encode(b'["not", "a", "dict"]').decode()
     loaded = session.load(KEY, {COOKIE: f"{payload}.{session.sign(KEY, payload)}"})
-    assert loaded.is_new and not loaded.logged_in
+    assert not loaded.logged_in
 
 
 def test_cookie_flags() -> None:
@@ -94,7 +128,7 @@ def test_fresh_cookie_flags(on: bool) -> None:
 
 
 def test_csrf_tokens_compare_exactly() -> None:
-    token = Session().csrf
+    token = session.new_csrf()
     assert session.same(token, token)
     assert not session.same(token, token[:-1])
     assert not session.same("", token)
