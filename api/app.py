@@ -36,7 +36,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, Ups
                      json_response, optional, page_params, require, serve)
 from httpkit.breaker import STALL_S, FailFast
 from httpkit.keys import load_secret
-from httpkit.messages import path_id, whole_number
+from httpkit.messages import after_param, path_id, whole_number
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handler, key_header,
                           tweet_key)
@@ -258,11 +258,8 @@ class Api:
         return self.read_tweets(request, f"/tweets?{paging(request)}")
 
     def search_tweets(self, request: Request) -> Response:
-        limit, cursor = page_params(request)
-        query: dict[str, Any] = {"q": search_text(request), "limit": limit}
-        if cursor:
-            query["cursor"] = cursor
-        return self.read_tweets(request, f"/tweets/search?{urlencode(query)}")
+        query = urlencode({"q": search_text(request)})
+        return self.read_tweets(request, f"/tweets/search?{query}&{paging(request)}")
 
     def get_tweet(self, request: Request) -> Response:
         tweet, keys = self.store.tagged("GET", f"/tweets/{path_id(request)}",
@@ -432,9 +429,11 @@ def tagged(keys: list[str]) -> list[tuple[str, str]]:
 
 
 def paging(request: Request) -> str:
-    """Return the store query for the request's validated limit and cursor."""
+    """Return the store query for the request's validated limit and cursor (or after)."""
     limit, cursor = page_params(request)
-    return f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+    after = after_param(request)
+    return f"limit={limit}" + (f"&cursor={cursor}" if cursor else "") + (
+        f"&after={after}" if after else "")
 
 
 def wants_fresh(request: Request) -> bool:

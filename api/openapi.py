@@ -94,6 +94,10 @@ CURSOR = query("cursor", "The `next` of the previous page: the page holds what i
                "one past every id (2**63 - 1 and up) reads from the newest. Empty is the same "
                "as none.", {"type": "string", "pattern": "^0*[1-9][0-9]*$", "maxLength": 19},
                empty=True)
+AFTER = query("after", "The `prev` of a page: this page holds what is just newer than it "
+              "(the oldest `limit` of those), newest first. Digits as for `cursor`; with a "
+              "`cursor` too, the page holds what lies between the two, newest first.",
+              {"type": "string", "pattern": "^0*[1-9][0-9]*$", "maxLength": 19}, empty=True)
 Q = query("q", f"Search text, at most {MAX_SEARCH} characters; blank finds nothing.",
           {"type": "string", "maxLength": MAX_SEARCH})
 ID = path_param("id", "Tweet id: 1 to 2**63 - 1, written without leading zeros. Any other "
@@ -109,8 +113,8 @@ TAG = path_param("tag", "Hashtag, in any case, with or without leading '#'s: aft
                  {"type": "string", "pattern": f"^#*[^#/][^/]{{0,{rules.MAX_TAG - 1}}}$"})
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 NOT_A_PAGE = {"invalid_limit": "limit must be a whole number from 1 to 100",
-              "invalid_cursor": "cursor must be the 'next' of a previous page"}
-BAD_PAGE = error("A limit or cursor out of range.", **NOT_A_PAGE)
+              "invalid_cursor": "cursor must be the 'next' of a previous page (after its 'prev')"}
+BAD_PAGE = error("A limit, cursor or after out of range.", **NOT_A_PAGE)
 BAD_JSON = {"malformed_json": "the body is not valid JSON",
             "invalid_field": "'text' must be a string"}
 UNAUTHORIZED = error("Missing, malformed, forged or expired token, a session that has ended, "
@@ -215,7 +219,9 @@ def obj(required: list[str], **properties: Any) -> dict[str, Any]:
 
 
 NEXT = {"type": ["string", "null"], "pattern": CANONICAL_ID,
-        "description": "The cursor of the next page; null on the last one."}
+        "description": "The cursor of the next (older) page; null on the last one."}
+PREV = {"type": ["string", "null"], "pattern": CANONICAL_ID,
+        "description": "The `after` of the page just newer; null on the first (newest) page."}
 SCHEMAS: dict[str, Any] = {
     "Error": obj(["error"], error=obj(["code", "message"], code={"type": "string"},
                                       message={"type": "string"})),
@@ -236,10 +242,13 @@ SCHEMAS: dict[str, Any] = {
                         "description": "stored plus pending likes"},
                  created_at={"type": "string", "format": "date-time"},
                  edited_at={"type": ["string", "null"], "format": "date-time"}),
-    "AccountPage": obj(["accounts", "next"], accounts={"type": "array", "items": ref("Account")},
-                       next=NEXT),
-    "TweetPage": obj(["tweets", "next"], tweets={"type": "array", "items": ref("Tweet")},
-                     next=NEXT),
+    "AccountPage": obj(["accounts", "next", "prev"],
+                       accounts={"type": "array", "items": ref("Account")}, next=NEXT, prev=PREV),
+    "TweetPage": obj(["tweets", "next", "prev", "authors"],
+                     tweets={"type": "array", "items": ref("Tweet")}, next=NEXT, prev=PREV,
+                     authors={"type": "object", "additionalProperties": {"type": "string"},
+                              "description": "username -> display name, for every author "
+                                             "on the page"}),
     "TweetText": obj(["text"], text={
         "type": "string", "minLength": 1, "pattern": TWEET_TEXT,
         "description": f"1-{rules.MAX_TWEET} characters once whitespace is trimmed from both "
@@ -261,7 +270,7 @@ SCHEMAS: dict[str, Any] = {
 
 TWEET = body(ref("Tweet"), "The tweet.")
 TWEETS = body(ref("TweetPage"), "Tweets, newest first.")
-PAGE = [LIMIT, CURSOR]
+PAGE = [LIMIT, CURSOR, AFTER]
 BAD_Q = f"q must be at most {MAX_SEARCH} characters"
 NOT_YOURS = error("Not your tweet.", not_author="only the author may change this tweet")
 

@@ -117,6 +117,19 @@ def page_params(request: Request, default: int = 20, most: int = 100) -> tuple[i
     return limit, None if cursor is None else min(cursor, MAX_ID)
 
 
+def after_param(request: Request) -> int | None:
+    """Return ``?after=``: a page of what is just newer than it (the ``prev`` of a page), or
+    raise 400. With a ``cursor`` too, the page is what lies between the two, newest first."""
+    raw = request.query.get("after", "")
+    if not raw:
+        return None
+    after = whole_number(raw)
+    if not after:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "after must be the 'prev' of a previous page",
+                        "invalid_cursor")
+    return min(after, MAX_ID)  # past every id: nothing is newer
+
+
 def path_id(request: Request, what: str = "tweet") -> int:
     """Return the path's ``{id}``, or 404: an id is 1 to 2**63 - 1 in its one spelling, so
     that ``/tweets/0304`` is no tweet (else it would be tweet 304 under a second cache key)."""

@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from httpkit import (HTTPError, Request, Response, Router, Server, json_response, optional,
                      page_params, require, serve)
+from httpkit.messages import after_param
 from httpkit.config import env_bool, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, account_key, changes_handler,
                           key_header, tag_key, tweet_key)
@@ -156,8 +157,9 @@ class StoreApp:
                              [("Location", f"/accounts/{account['username']}"), changed])
 
     def list_accounts(self, request: Request) -> Response:
-        page = self.db.list_accounts(*page_params(request))
-        return json_response({"accounts": page["items"], "next": page["next"]},
+        page = self.db.list_accounts(*page_params(request), after_param(request))
+        return json_response({"accounts": page["items"], "next": page["next"],
+                              "prev": page["prev"]},
                              headers=[account_keys(page["items"])])
 
     def search_accounts(self, request: Request) -> Response:
@@ -207,7 +209,7 @@ class StoreApp:
 
     def author_tweets(self, request: Request) -> Response:
         username = request.params["username"]
-        page = self.db.author_tweets(username, *page_params(request))
+        page = self.db.author_tweets(username, *page_params(request), after_param(request))
         return tweet_page(found(page, "account"), account_key(username))
 
     def create_tweet(self, request: Request) -> Response:
@@ -227,10 +229,12 @@ class StoreApp:
                              [("Location", f"/tweets/{tweet['id']}"), changed])
 
     def timeline(self, request: Request) -> Response:
-        return tweet_page(self.db.timeline(*page_params(request)), "timeline")
+        return tweet_page(self.db.timeline(*page_params(request), after_param(request)),
+                          "timeline")
 
     def search_tweets(self, request: Request) -> Response:
-        page = self.db.search_tweets(query_text(request), *page_params(request))
+        page = self.db.search_tweets(query_text(request), *page_params(request),
+                                     after_param(request))
         return tweet_page(page, "search")
 
     def get_tweet(self, request: Request) -> Response:
@@ -274,7 +278,8 @@ class StoreApp:
 
     def tag_tweets(self, request: Request) -> Response:
         tag = request.params["tag"].lstrip("#").lower()
-        return tweet_page(self.db.tag_tweets(tag, *page_params(request)), tag_key(tag))
+        page = self.db.tag_tweets(tag, *page_params(request), after_param(request))
+        return tweet_page(page, tag_key(tag))
 
     def apply_like_batch(self, request: Request) -> Response:
         data = request.json()
@@ -364,8 +369,8 @@ def account_keys(accounts: list[Any]) -> tuple[str, str]:
 def tweet_page(page: Any, list_key: str) -> Response:
     """Render a page of tweets, tagged with its list and every tweet on it."""
     keys = [list_key, *(tweet_key(tweet["id"]) for tweet in page["items"])]
-    return json_response({"tweets": page["items"], "next": page["next"]},
-                         headers=[tagged(keys)])
+    return json_response({"tweets": page["items"], "next": page["next"], "prev": page["prev"],
+                          "authors": page["authors"]}, headers=[tagged(keys)])
 
 
 def make_server(config: Config, clock: Callable[[], float] = time.time) -> Server:

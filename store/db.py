@@ -39,30 +39,39 @@ MOST_ENDED = 100
 # Stands in for "no cursor" so each page query is one SQL string: larger than any rowid.
 _NO_CURSOR = 2**63 - 1
 
-# Columns of a Tweet, joined with its author's username.
+# Columns of a Tweet, joined with its author's username and display name.
 _TWEET_COLUMNS = (
-    "t.id, a.username, t.text, t.hashtags, t.likes, t.created_at, t.edited_at, t.author_id"
+    "t.id, a.username, t.text, t.hashtags, t.likes, t.created_at, t.edited_at, t.author_id,"
+    " a.display_name"
 )
 _ACCOUNT_COLUMNS = "id, username, display_name, created_at, tweet_count"
 
+
+def newer(sql: str) -> str:
+    """Turn a page query round: between the same bounds, what is just newer than the lower
+    one, oldest first, along the same index (the tests EXPLAIN both)."""
+    return sql.replace(" desc", " asc")
+
+
 # The page queries are module constants so the tests can EXPLAIN them. Each reads at most
-# limit + 1 rows along an index, newest first; CROSS JOIN pins tweets as the outer loop.
+# limit + 1 rows along an index, newest first, with ids below the cursor and above ``after``
+# (0 unless given); CROSS JOIN pins tweets as the outer loop.
 TIMELINE_SQL = f"""
     select {_TWEET_COLUMNS} from tweets t cross join accounts a on a.id = t.author_id
-    where t.id < ? order by t.id desc limit ?"""
+    where t.id < ? and t.id > ? order by t.id desc limit ?"""
 AUTHOR_SQL = f"""
     select {_TWEET_COLUMNS} from tweets t cross join accounts a on a.id = t.author_id
-    where t.author_id = ? and t.id < ? order by t.id desc limit ?"""
+    where t.author_id = ? and t.id < ? and t.id > ? order by t.id desc limit ?"""
 TAG_SQL = f"""
     select {_TWEET_COLUMNS} from tweet_tags g
         cross join tweets t on t.id = g.tweet_id
         cross join accounts a on a.id = t.author_id
-    where g.tag = ? and g.tweet_id < ? order by g.tweet_id desc limit ?"""
+    where g.tag = ? and g.tweet_id < ? and g.tweet_id > ? order by g.tweet_id desc limit ?"""
 # FTS5 walks its index in rowid order, so "order by rowid desc limit" stops after the
 # first page instead of sorting every match; "rowid < ?" lets it seek to the cursor.
 SEARCH_SQL = f"""
     select {_TWEET_COLUMNS} from (
-        select rowid as id from tweets_fts where tweets_fts match ? and rowid < ?
+        select rowid as id from tweets_fts where tweets_fts match ? and rowid < ? and rowid > ?
         order by rowid desc limit ?) m
         cross join tweets t on t.id = m.id
         cross join accounts a on a.id = t.author_id
@@ -75,7 +84,7 @@ GENERATION_SQL = """
         left join ended_sessions e on e.account_id = a.id
     where a.id = ? order by e.session"""
 ACCOUNTS_SQL = f"""
-    select {_ACCOUNT_COLUMNS} from accounts where id < ? order by id desc limit ?"""
+    select {_ACCOUNT_COLUMNS} from accounts where id < ? and id > ? order by id desc limit ?"""
 # Prefixes are index ranges ("name >= q and name < end"), not LIKE, which would need
 # escaping for % and _ and cannot use these indexes. The unique index on the NOCASE
 # username column serves "username >= ?" and its order.
@@ -165,7 +174,14 @@ T = TypeVar("T")
 
 class Page(TypedDict, Generic[T]):
     items: list[T]
-    next: str | None  # the cursor for the following page, None on the last one
+    next: str | None  # the cursor for the following (older) page, None on the last one
+    prev: str | None  # the ``after`` for the page just newer, None on the newest one
+
+
+class TweetPage(Page[Tweet]):
+    # The display name of each author on the page: a Tweet names only its author's username,
+    # as the API's contract says, and a page that shows names needs no lookup per author.
+    authors: dict[str, str]
 
 
 class TagCount(TypedDict):
@@ -205,10 +221,26 @@ def prefix_end(prefix: str) -> str | None:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
 
 
-def _page(rows: list[Row], limit: int, make: Callable[[Row], T]) -> Page[T]:
-    """Cut a limit + 1 fetch down to a page; the extra row only says that more follow."""
+def _page_query(sql: str, before: int | None, after: int | None) -> tuple[str, int, int]:
+    """Choose a page's query and its bounds: with ``after`` alone the page is what is just
+    newer than it (read oldest first), else what is just older than the cursor, down to
+    ``after`` when both are given."""
+    sql = newer(sql) if after is not None and before is None else sql
+    return sql, _cursor(before), after or 0
+
+
+def _page(rows: list[Row], limit: int, make: Callable[[Row], T], before: int | None,
+          after: int | None) -> Page[T]:
+    """Cut a limit + 1 fetch down to a page; the extra row only says that more follow.
+
+    An ``after`` page was read oldest first (``newer``), so it is turned round here."""
+    if after is not None and before is None:
+        items = [make(row) for row in reversed(rows[:limit])]
+        return {"items": items, "next": str(rows[0][0]) if rows else None,
+                "prev": str(rows[limit - 1][0]) if len(rows) > limit else None}
     items = [make(row) for row in rows[:limit]]
-    return {"items": items, "next": str(rows[limit - 1][0]) if len(rows) > limit else None}
+    return {"items": items, "next": str(rows[limit - 1][0]) if len(rows) > limit else None,
+            "prev": str(rows[0][0]) if _cursor(before) < _NO_CURSOR and rows else None}
 
 
 def _tweet(row: Row) -> Tweet:
@@ -216,6 +248,13 @@ def _tweet(row: Row) -> Tweet:
         "id": row[0], "author": row[1], "text": row[2], "hashtags": json.loads(row[3]),
         "likes": row[4], "created_at": row[5], "edited_at": row[6],
     }
+
+
+def _tweet_page(rows: list[Row], limit: int, before: int | None,
+                after: int | None) -> TweetPage:
+    page = _page(rows, limit, _tweet, before, after)
+    return {"items": page["items"], "next": page["next"], "prev": page["prev"],
+            "authors": {row[1]: row[8] for row in rows[:limit]}}
 
 
 def _generation(account_id: int, rows: list[Row], now: float) -> Generation:
@@ -461,9 +500,11 @@ class Database:
         self._run("delete from ended_sessions where account_id = ?", (account_id,))
         return through + 1
 
-    def list_accounts(self, limit: int, before: int | None) -> Page[Account]:
-        """Return a page of accounts, newest first, with ids below before."""
-        return _page(self._run(ACCOUNTS_SQL, (_cursor(before), limit + 1)), limit, _account)
+    def list_accounts(self, limit: int, before: int | None,
+                      after: int | None = None) -> Page[Account]:
+        """Return a page of accounts, newest first, between before and after (_page_query)."""
+        sql, upper, lower = _page_query(ACCOUNTS_SQL, before, after)
+        return _page(self._run(sql, (upper, lower, limit + 1)), limit, _account, before, after)
 
     def search_accounts(self, q: str, limit: int) -> list[Account]:
         """Find accounts by username or display name, ignoring case: prefix matches first."""
@@ -581,30 +622,37 @@ class Database:
 
     # -- tweet lists ---------------------------------------------------------------------
 
-    def timeline(self, limit: int, before: int | None) -> Page[Tweet]:
-        """Return a page of all tweets, newest first, with ids below before."""
-        return _page(self._run(TIMELINE_SQL, (_cursor(before), limit + 1)), limit, _tweet)
+    def timeline(self, limit: int, before: int | None, after: int | None = None) -> TweetPage:
+        """Return a page of all tweets, newest first, between before and after (_page_query)."""
+        sql, upper, lower = _page_query(TIMELINE_SQL, before, after)
+        return _tweet_page(self._run(sql, (upper, lower, limit + 1)), limit, before, after)
 
-    def author_tweets(self, username: str, limit: int, before: int | None) -> Page[Tweet] | None:
+    def author_tweets(self, username: str, limit: int, before: int | None,
+                      after: int | None = None) -> TweetPage | None:
         """Return a page of one account's tweets, or None if there is no such account."""
         author = self._one("select id from accounts where username = ?", (username,))
         if author is None:
             return None
-        rows = self._run(AUTHOR_SQL, (author[0], _cursor(before), limit + 1))
-        return _page(rows, limit, _tweet)
+        sql, upper, lower = _page_query(AUTHOR_SQL, before, after)
+        rows = self._run(sql, (author[0], upper, lower, limit + 1))
+        return _tweet_page(rows, limit, before, after)
 
-    def tag_tweets(self, tag: str, limit: int, before: int | None) -> Page[Tweet]:
+    def tag_tweets(self, tag: str, limit: int, before: int | None,
+                   after: int | None = None) -> TweetPage:
         """Return a page of the tweets carrying a hashtag, matched ignoring case."""
-        rows = self._run(TAG_SQL, (tag.lower(), _cursor(before), limit + 1))
-        return _page(rows, limit, _tweet)
+        sql, upper, lower = _page_query(TAG_SQL, before, after)
+        rows = self._run(sql, (tag.lower(), upper, lower, limit + 1))
+        return _tweet_page(rows, limit, before, after)
 
-    def search_tweets(self, q: str, limit: int, before: int | None) -> Page[Tweet]:
+    def search_tweets(self, q: str, limit: int, before: int | None,
+                      after: int | None = None) -> TweetPage:
         """Return a page of the tweets holding every word of q, ignoring case."""
         match = fts_query(q)
         if not match:
-            return {"items": [], "next": None}
-        rows = self._run(SEARCH_SQL, (match, _cursor(before), limit + 1))
-        return _page(rows, limit, _tweet)
+            return {"items": [], "next": None, "prev": None, "authors": {}}
+        sql, upper, lower = _page_query(SEARCH_SQL, before, after)
+        rows = self._run(sql, (match, upper, lower, limit + 1))
+        return _tweet_page(rows, limit, before, after)
 
     def hashtags(self, prefix: str, limit: int) -> list[TagCount]:
         """Return the hashtags starting with prefix, most used first, then by name."""

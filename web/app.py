@@ -219,8 +219,9 @@ class Web:
             draft = page.field("edit_text") if page.field("edit_id") == str(tweet_id) else ""
             tools = render("author_tools.html", id=tweet["id"], csrf=page.csrf,
                            **text_box(draft or tweet["text"]))
-        body = render("tweet_page.html", **self.tweet_values(page, tweet, f"/tweets/{tweet_id}"),
-                      author_tools=tools)
+        authors = {tweet["author"]: self.display_name(tweet["author"])}
+        body = render("tweet_page.html", author_tools=tools,
+                      **self.tweet_values(page, tweet, f"/tweets/{tweet_id}", authors))
         return self.html(page, f"Tweet by @{tweet['author']}", body)
 
     def delete_form(self, request: Request) -> Response:
@@ -383,9 +384,10 @@ class Web:
         check(answer, "This tweet does not exist any more: it was deleted.")
         if "application/json" in request.headers.get("accept", ""):  # /static/app.js
             likes = int(answer.json()["likes"])
-            return json_response({"id": tweet, "likes": likes, "idem": new_key(),
-                                  "label": like_label(likes)},
-                                 headers=[("Cache-Control", "no-store")])
+            answer_js = json_response({"id": tweet, "likes": likes, "idem": new_key(),
+                                       "label": like_label(likes)},
+                                      headers=[("Cache-Control", "no-store")])
+            return self.with_cookies(page, answer_js, fresh=True)  # a reload shows the like
         here = local_path(form.get("next", ""), f"/tweets/{tweet}")
         return self.redirect(page, f"{here}#tweet-{tweet}")
 
@@ -598,15 +600,28 @@ class Web:
     def tweet_list(self, page: Page, data: dict[str, Any], base: str) -> Markup:
         """Render a page of tweets with its Newer and Older links."""
         here = page.here()
-        items = join(render("tweet_item.html", **self.tweet_values(page, tweet, here))
+        authors = data.get("authors") or {}
+        items = join(render("tweet_item.html", **self.tweet_values(page, tweet, here, authors))
                      for tweet in data["tweets"])
         if not items:
             return join([render("empty.html", message="No tweets here yet."),
                          paging_links(base, data)])
         return render("tweet_list.html", items=items, paging=paging_links(base, data))
 
-    def tweet_values(self, page: Page, tweet: dict[str, Any], here: str) -> dict[str, Any]:
-        """Return the template values of one tweet; its like form comes back to ``here``."""
+    def display_name(self, username: str) -> str:
+        """Return an account's display name (its username if it cannot be read now)."""
+        try:
+            answer = self.api.request("GET", f"/accounts/{path_part(username)}")
+            if answer.status == HTTPStatus.OK:
+                return str(answer.json()["display_name"] or username)
+        except (UpstreamError, ValueError, KeyError):
+            pass
+        return username
+
+    def tweet_values(self, page: Page, tweet: dict[str, Any], here: str,
+                     authors: dict[str, str]) -> dict[str, Any]:
+        """Return the template values of one tweet; its like form comes back to ``here``;
+        ``authors`` gives display names (the API's pages carry them)."""
         now = self.clock()
         edited = Markup("")
         if tweet["edited_at"]:
@@ -614,7 +629,7 @@ class Web:
         likes = int(tweet["likes"])
         like = render("like.html", id=tweet["id"], csrf=page.csrf, idem=new_key(), next=here,
                       likes=f"{likes:,}", likes_words=words.plural(likes, "like"))
-        name = tweet.get("author_display_name")
+        name = authors.get(tweet["author"])
         byline = (render("byline.html", author=tweet["author"], display=name)
                   if name and name != tweet["author"]
                   else render("byline_handle.html", author=tweet["author"]))

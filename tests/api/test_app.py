@@ -271,7 +271,31 @@ def test_an_accounts_tweets_are_its_own_newest_first(api: Client, alice: User,
 
 
 def test_an_account_without_tweets_has_an_empty_list(api: Client, alice: User) -> None:
-    assert api.get_json("/accounts/alice/tweets") == {"tweets": [], "next": None}
+    assert api.get_json("/accounts/alice/tweets") == {"tweets": [], "next": None, "prev": None,
+                                                      "authors": {}}
+
+
+def test_pages_go_back_to_newer_ones_with_prev_and_after(api: Client, alice: User) -> None:
+    ids = [post_tweet(api, alice, f"tweet {n} #t")["id"] for n in range(7)]
+    for path in ("/tweets", "/accounts/alice/tweets", "/hashtags/t/tweets",
+                 "/tweets/search?q=tweet"):
+        joiner = "&" if "?" in path else "?"
+        first = api.get_json(f"{path}{joiner}limit=3")
+        assert [t["id"] for t in first["tweets"]] == ids[:3:-1] and first["prev"] is None
+        second = api.get_json(f"{path}{joiner}limit=3&cursor={first['next']}")
+        assert [t["id"] for t in second["tweets"]] == ids[3:0:-1]
+        assert second["prev"] == str(ids[3])
+        back = api.get_json(f"{path}{joiner}limit=3&after={second['prev']}")
+        assert back == first | {"next": str(ids[4])}, path  # the newest page: prev is null
+        middle = api.get_json(f"{path}{joiner}limit=2&after={ids[1]}")
+        assert [t["id"] for t in middle["tweets"]] == [ids[3], ids[2]]
+        assert (middle["prev"], middle["next"]) == (str(ids[3]), str(ids[2]))
+        between = api.get_json(f"{path}{joiner}cursor={ids[5]}&after={ids[1]}")
+        assert [t["id"] for t in between["tweets"]] == [ids[4], ids[3], ids[2]]
+        assert between["authors"] == {"alice": "Alice Liddell"}
+        assert api.get(f"{path}{joiner}after=0").status == 400
+    accounts = api.get_json("/accounts?after=" + str(2 ** 63))
+    assert accounts == {"accounts": [], "next": None, "prev": None}
 
 
 # --- posting -----------------------------------------------------------------------------------
@@ -282,8 +306,7 @@ def test_posting_makes_a_tweet_with_its_hashtags(api: Client, alice: User) -> No
     assert tweet["hashtags"] == ["world", "café", "日本語", "x_1"]
     assert tweet["author"] == "alice" and tweet["likes"] == 0 and tweet["edited_at"] is None
     assert tweet["created_at"].endswith("Z")
-    assert set(tweet) == {"id", "author", "text", "hashtags", "likes", "created_at",
-                          "edited_at"}
+    assert set(tweet) == {"id", "author", "text", "hashtags", "likes", "created_at", "edited_at"}
     assert read_tweet(api, tweet["id"]) == tweet
     assert api.get_json("/accounts/alice")["tweet_count"] == 1
 
@@ -598,7 +621,8 @@ def test_a_tags_tweets_are_found_ignoring_case(api: Client, alice: User, bob: Us
     for tag in ["caf%C3%A9", "CAF%C3%89"]:
         assert [t["id"] for t in api.get_json(f"/hashtags/{tag}/tweets")["tweets"]] == \
             [cafe["id"]]
-    assert api.get_json("/hashtags/nothing/tweets") == {"tweets": [], "next": None}
+    assert api.get_json("/hashtags/nothing/tweets") == {"tweets": [], "next": None, "prev": None,
+                                                        "authors": {}}
     pages = page_through(api, "/hashtags/python/tweets", "tweets", limit=1)
     assert [t["id"] for page in pages for t in page] == [two["id"], one["id"]]
 

@@ -326,6 +326,48 @@ def test_timeline_pages(database: Database, fifty_seven: list[int]) -> None:
     assert [len(page) for page in pages] == [10, 10, 10, 10, 10, 7]
 
 
+def walk_back(read: Callable[[int | None, int | None], Any], start: int) -> list[list[int]]:
+    """From the page older than ``start``, follow each page's prev back to the newest."""
+    pages: list[list[int]] = []
+    page = read(start, None)
+    while page["prev"] is not None:
+        page = read(None, int(page["prev"]))
+        pages.append(ids(page))
+    return pages
+
+
+@pytest.mark.parametrize("read", [
+    lambda db, before, after: db.timeline(10, before, after),
+    lambda db, before, after: db.tag_tweets("all", 10, before, after),
+    lambda db, before, after: db.search_tweets("common", 10, before, after),
+])
+def test_prev_goes_back_page_by_page_to_the_newest(database: Database, fifty_seven: list[int],
+                                                   read: Callable[..., Any]) -> None:
+    newest_first = fifty_seven[::-1]
+    assert read(database, None, None)["prev"] is None  # the newest page has nothing newer
+    back = walk_back(lambda before, after: read(database, before, after), newest_first[29])
+    assert back == [newest_first[20:30], newest_first[10:20], newest_first[0:10]]
+    older = read(database, None, newest_first[9])  # an after page still links older
+    assert ids(older) == newest_first[:9]
+    assert older["next"] == str(newest_first[8]) and older["prev"] is None
+
+
+def test_cursor_and_after_together_read_between_them(database: Database,
+                                                     fifty_seven: list[int]) -> None:
+    newest_first = fifty_seven[::-1]
+    page = database.timeline(3, newest_first[10], newest_first[20])
+    assert ids(page) == newest_first[11:14]
+    assert page["next"] == str(newest_first[13]) and page["prev"] == str(newest_first[11])
+    assert ids(database.timeline(10, newest_first[10], newest_first[20])) == newest_first[11:20]
+    assert ids(database.timeline(10, newest_first[10], newest_first[11])) == []
+
+
+def test_a_tweet_page_names_its_authors(database: Database) -> None:
+    post(database, sign_up(database, "ann", "Ann Example"), "hello")
+    post(database, sign_up(database, "ben"), "hi")
+    assert database.timeline(10, None)["authors"] == {"ann": "Ann Example", "ben": "ben"}
+
+
 def test_last_full_page_has_no_next(database: Database) -> None:
     alice = sign_up(database, "alice")
     made = [post(database, alice, f"t{n}") for n in range(20)]
@@ -368,14 +410,18 @@ def query_plan(database: Database, sql: str) -> list[str]:
 @pytest.mark.parametrize("sql", [
     store_db.TIMELINE_SQL, store_db.AUTHOR_SQL, store_db.TAG_SQL, store_db.ACCOUNTS_SQL,
     store_db.ACCOUNTS_BY_USERNAME_PREFIX_SQL, store_db.ACCOUNTS_BY_DISPLAY_PREFIX_SQL,
+    *map(store_db.newer, [store_db.TIMELINE_SQL, store_db.AUTHOR_SQL, store_db.TAG_SQL,
+                          store_db.ACCOUNTS_SQL]),
 ])
 def test_page_queries_read_index_ranges(database: Database, sql: str) -> None:
     plan = query_plan(database, sql)
     assert all(step.startswith("SEARCH") for step in plan), plan
 
 
-def test_search_lets_fts_order_the_matches(database: Database) -> None:
-    plan = query_plan(database, store_db.SEARCH_SQL)
+@pytest.mark.parametrize("sql", [store_db.SEARCH_SQL,
+                                 store_db.newer(store_db.SEARCH_SQL)])
+def test_search_lets_fts_order_the_matches(database: Database, sql: str) -> None:
+    plan = query_plan(database, sql)
     # FTS5 hands over matches in rowid order, so only the (limit + 1)-row result is sorted.
     assert plan[0] == "CO-ROUTINE m" and plan[1].startswith("SCAN tweets_fts VIRTUAL TABLE")
     assert [step for step in plan if "TEMP B-TREE" in step] == [plan[-1]], plan

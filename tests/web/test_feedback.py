@@ -55,6 +55,7 @@ def test_a_like_asked_for_as_json_answers_the_new_count_and_a_fresh_key(
     assert data["likes"] == 1 and data["label"] == "Like, 1 like" and data["id"] == tweet
     assert re.fullmatch(r"[A-Za-z0-9_-]{16,}", data["idem"])
     assert data["idem"] != page.idem(f"/tweets/{tweet}/like")
+    assert "fpt_fresh=1; Max-Age=30" in " ".join(answer.all("Set-Cookie"))  # a reload is new
     assert browser.get(f"/tweets/{tweet}").likes(tweet) == 1
 
 
