@@ -43,6 +43,7 @@ from httpkit.keys import load_secret
 from httpkit.messages import path_id, whole_number
 from httpkit.routing import Handler
 from web import charts, session, words
+from web.history import History, counters
 from web.render import Markup, join, path_part, render, tweet_text
 from web.session import Flash
 
@@ -52,6 +53,8 @@ STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {"style.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "favicon.svg": "image/svg+xml"}
 KINDS = ("tweets", "hashtags", "accounts")
+LOG_PAGE = 50  # calls per page of /dashboard/logs
+DEFAULT_REFRESH_S, MIN_REFRESH_S = 5, 2  # the dashboard's opt-in ?refresh=
 SEARCH_HINTS = {
     "tweets": "Finds tweets holding every word you type, in any order; case does not matter.",
     "hashtags": "Finds hashtags by how they start, with or without the #: “caf” finds #café.",
@@ -147,6 +150,7 @@ class Web:
         self.key = key
         self.clock = clock
         self.static = {name: (STATIC / name).read_bytes() for name in STATIC_TYPES}
+        self.history = History(self.read_counters, clock)
 
     def routes(self) -> Router:
         """Return the routing table."""
@@ -175,7 +179,8 @@ class Web:
             ("GET", "/search", self.search),
             ("GET", "/tags/{tag}", self.tag_page),
             ("GET", "/dashboard", self.dashboard),
-            ("GET", "/dashboard/logs", self.raw_logs),
+            ("GET", "/dashboard/logs", self.call_log),
+            ("GET", "/dashboard/logs.json", self.raw_logs),
             ("GET", "/static/{name}", self.static_file),
             ("GET", "/favicon.ico", self.favicon),
             ("GET", "/healthz", self.health),
@@ -296,13 +301,63 @@ class Web:
     def dashboard(self, request: Request) -> Response:
         page = self.visit(request)
         api_stats = self.get(page, "/stats")
+        lb_stats = self.lb_stats()
+        self.history.viewed(counters(api_stats, lb_stats))
+        refresh = whole_number(request.query.get("refresh", ""))
+        refresh = min(max(refresh, MIN_REFRESH_S), 300) if refresh else None
+        body = render("dashboard.html", every=f"{self.history.every:g}",
+                      over_time=charts.over_time(self.history.steps(), self.clock(),
+                                                 self.history.every),
+                      totals=charts.dashboard(api_stats, lb_stats),
+                      refresh=render("refresh_on.html", seconds=str(refresh)) if refresh
+                      else render("refresh_off.html", seconds=str(DEFAULT_REFRESH_S)))
+        response = self.html(page, "Dashboard", body)
+        if refresh:  # the HTML standard's Refresh header, as <meta http-equiv> would say it
+            response.headers.append(("Refresh", str(refresh)))
+        return response
+
+    def lb_stats(self) -> Any:
+        """The load balancer's stats, or None when the API_URL is not a load balancer."""
         try:
             lb = self.api.request("GET", "/_lb/stats")
-            lb_stats = lb.json() if lb.status == 200 else None
+            return lb.json() if lb.status == 200 else None
         except (UpstreamError, ValueError):
-            lb_stats = None
-        body = render("dashboard.html", charts=charts.dashboard(api_stats, lb_stats))
-        return self.html(page, "Dashboard", body)
+            return None
+
+    def read_counters(self) -> dict[str, int] | None:
+        """What the dashboard's sampler records (None while the API cannot answer)."""
+        try:
+            answer = self.api.request("GET", "/stats")
+            api_stats = answer.json() if answer.status == 200 else None
+        except (UpstreamError, ValueError):
+            api_stats = None
+        return None if api_stats is None else counters(api_stats, self.lb_stats())
+
+    def call_log(self, request: Request) -> Response:
+        """The API's call log as a table, LOG_PAGE calls a page, the newest page first."""
+        page = self.visit(request)
+        after = whole_number(request.query.get("after", ""))
+        if after is None:  # no (or no valid) after: the newest page
+            total = int(self.get(page, "/logs", {"after": str(2 ** 62), "limit": "1"})["total"])
+            after = max(0, total - LOG_PAGE)
+        log = self.get(page, "/logs", {"after": str(after), "limit": str(LOG_PAGE)})
+        calls, total = log["calls"], int(log["total"])
+        rows = join(render("log_row.html", number=f"{after + n:,}", method=method, path=path)
+                    for n, (method, path) in enumerate(calls, start=1))
+        earlier = (render("log_earlier.html",
+                          href=f"/dashboard/logs?after={max(0, after - LOG_PAGE)}")
+                   if after > 0 else Markup(""))
+        later = (render("log_later.html", href=f"/dashboard/logs?after={log['next']}")
+                 if log.get("next") is not None else Markup(""))
+        missing = log.get("missing")
+        body = render(
+            "call_log.html", total=words.plural(total, "call"),
+            shown=(f"Calls {after + 1:,} to {after + len(calls):,}" if calls
+                   else "No calls on this page"),
+            missing=(f"Calls {missing['after'] + 1:,} to {missing['next']:,} were counted but "
+                     f"not kept ({missing['reason']})." if missing else ""),
+            rows=rows, paging=render("paging.html", newer=earlier, older=later))
+        return self.html(page, "Call log", body)
 
     def raw_logs(self, request: Request) -> Response:
         page = Page(request, self.key)
@@ -907,8 +962,10 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> WebSe
     """Build the front end's server, unstarted (``clock`` says how long ago things were)."""
     api = Upstream(config.api_url, read_timeout=config.timeout, fail_fast=config.fail_fast)
     key = load_secret(config.secret_key, config.data_dir, "web-secret.key")
-    server = WebServer(Web(api, key, clock), config)
-    server.on_close.append(api.close)
+    web = Web(api, key, clock)
+    server = WebServer(web, config)
+    server.on_start.append(web.history.start)
+    server.on_close.extend([web.history.stop, api.close])
     return server
 
 

@@ -90,7 +90,7 @@ def test_through_the_caches_every_write_shows_at_once_while_readers_get_cached_p
     second = post(alice, "another one")
     assert alice.last is not None and second in alice.last.tweet_ids()
 
-    dashboard = reader.get("/dashboard")
+    dashboard = reader.get("/dashboard")  # its first view: totals only, no steps over time yet
     assert dashboard.text.count("<svg") == 4
     assert ">answered by a cache (hits)</text>" in dashboard.text
     dropped = re.search(r"The front caches dropped ([0-9,]+) copies", dashboard.text)
@@ -642,7 +642,8 @@ def test_the_stylesheet_is_served_as_css(browser: Browser) -> None:
     assert "body" in page.text and "@import" not in page.text and "url(http" not in page.text
 
 
-def test_the_dashboard_draws_four_charts_and_shows_the_likes(browser: Browser) -> None:
+def test_the_dashboard_draws_four_charts_of_totals_and_shows_the_likes(
+        browser: Browser) -> None:
     sign_up(browser, "alice")
     tweet = post(browser, "like me")
     for _ in range(3):
@@ -651,16 +652,17 @@ def test_the_dashboard_draws_four_charts_and_shows_the_likes(browser: Browser) -
     page = browser.get("/dashboard")
     assert page.status == 200
     charts = page.text.split('<section class="chart">')[1:]
-    assert len(charts) == 4
-    front, feed, database, likes = charts
+    assert len(charts) == 5
+    over_time, front, feed, database, likes = charts
+    assert "samples the counters every 5 s" in over_time and "<svg" not in over_time
     assert "talks to the API directly" in front  # no load balancer: nothing to draw
     assert "copies" in feed
     assert database.count("<svg") == 1 and "API calls" in database
     assert re.search(r"<title>API calls: [1-9][0-9,]*</title>", database)
     assert likes.count("<svg") == 1
-    assert "3 likes were received" in likes
+    assert "Of 3 likes received" in likes and "0 were dropped" in likes
     assert "<title>likes received: 3</title>" in likes and ">likes received</text>" in likes
-    assert 'href="/dashboard/logs"' in page.text
+    assert 'href="/dashboard/logs"' in page.text and 'href="/dashboard?refresh=5"' in page.text
 
 
 def test_healthz_answers_ok_when_the_api_is_up(browser: Browser) -> None:

@@ -216,3 +216,14 @@ def test_a_post_after_logging_out_in_another_tab_waits_for_the_next_log_in(
     assert driver.current_url == site + "/login" and "waiting" in notice.text
     log_in(driver, site)
     assert driver.find_element(By.ID, "text").get_attribute("value") == "keep me"
+
+
+def test_the_dashboards_chart_labels_stay_legible_on_a_phone(with_js: Driver, site: str) -> None:
+    driver = with_js
+    driver.set_window_size(390, 844)
+    driver.get(site + "/dashboard")
+    sizes = driver.execute_script(
+        "return Array.from(document.querySelectorAll('svg text'), t =>"
+        " parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a);")
+    assert len(sizes) >= 10 and min(sizes) >= 11, sizes  # px on the screen; 640 wide was 6.6
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
