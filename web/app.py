@@ -54,6 +54,7 @@ STATIC_TYPES = {"style.css": "text/css; charset=utf-8", "app.js": "text/javascri
                 "favicon.svg": "image/svg+xml"}
 KINDS = ("tweets", "hashtags", "accounts")
 LOG_PAGE = 50  # calls per page of /dashboard/logs
+MOST_NAMES = 10_000  # display names kept (Web.names)
 DEFAULT_REFRESH_S, MIN_REFRESH_S = 5, 2  # the dashboard's opt-in ?refresh=
 SEARCH_HINTS = {
     "tweets": "Finds tweets holding every word you type, in any order; case does not matter.",
@@ -151,6 +152,9 @@ class Web:
         self.clock = clock
         self.static = {name: (STATIC / name).read_bytes() for name in STATIC_TYPES}
         self.history = History(self.read_counters, clock)
+        # Display names never change (no route renames an account), so the ones seen are
+        # kept: a tweet's own page then needs no account look-up. Bounded: cleared when full.
+        self.names: dict[str, str] = {}
 
     def routes(self) -> Router:
         """Return the routing table."""
@@ -656,6 +660,7 @@ class Web:
         """Render a page of tweets with its Newer and Older links."""
         here = page.here()
         authors = data.get("authors") or {}
+        self.remember(authors)
         items = join(render("tweet_item.html", **self.tweet_values(page, tweet, here, authors))
                      for tweet in data["tweets"])
         if not items:
@@ -665,13 +670,22 @@ class Web:
 
     def display_name(self, username: str) -> str:
         """Return an account's display name (its username if it cannot be read now)."""
+        if username in self.names:
+            return self.names[username]
         try:
             answer = self.api.request("GET", f"/accounts/{path_part(username)}")
             if answer.status == HTTPStatus.OK:
-                return str(answer.json()["display_name"] or username)
+                name = str(answer.json()["display_name"] or username)
+                self.remember({username: name})
+                return name
         except (UpstreamError, ValueError, KeyError):
             pass
         return username
+
+    def remember(self, names: dict[str, str]) -> None:
+        if len(self.names) + len(names) > MOST_NAMES:
+            self.names.clear()
+        self.names.update(names)
 
     def tweet_values(self, page: Page, tweet: dict[str, Any], here: str,
                      authors: dict[str, str]) -> dict[str, Any]:
