@@ -180,21 +180,29 @@ def test_a_tweet_too_long_is_refused_at_an_address_that_reloads_safely(
     assert not driver.find_elements(By.ID, "error-summary") and tweet_texts(driver) == shown
 
 
-def test_a_form_opened_before_logging_out_and_in_in_another_tab_still_posts(
-        with_js: Driver, site: str) -> None:
-    driver = with_js
+def post_after_another_tab(driver: Driver, site: str, text: str, log_in_again: bool) -> Any:
+    """Write ``text`` in one tab, log out (and maybe in again) in another, then Post in the
+    first; return the notice the answer shows."""
     log_in(driver, site)
     first_tab = driver.current_window_handle
-    set_text(driver, "written before the other tab logged in again")
+    set_text(driver, text)
     driver.switch_to.new_window("tab")
     driver.get(site + "/")
     driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
     wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "form.logout"))
-    log_in(driver, site)
+    if log_in_again:
+        log_in(driver, site)
     driver.close()
     driver.switch_to.window(first_tab)
     driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
-    notice = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))[0]
+    return wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))[0]
+
+
+def test_a_form_opened_before_logging_out_and_in_in_another_tab_still_posts(
+        with_js: Driver, site: str) -> None:
+    driver = with_js
+    notice = post_after_another_tab(driver, site, "written before the other tab logged in again",
+                                    log_in_again=True)
     assert notice.text == "Posted."
     assert tweet_texts(driver)[0] == "written before the other tab logged in again"
 
@@ -202,17 +210,7 @@ def test_a_form_opened_before_logging_out_and_in_in_another_tab_still_posts(
 def test_a_post_after_logging_out_in_another_tab_waits_for_the_next_log_in(
         with_js: Driver, site: str) -> None:
     driver = with_js
-    log_in(driver, site)
-    first_tab = driver.current_window_handle
-    set_text(driver, "keep me")
-    driver.switch_to.new_window("tab")
-    driver.get(site + "/")
-    driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
-    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "form.logout"))
-    driver.close()
-    driver.switch_to.window(first_tab)
-    driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
-    notice = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))[0]
+    notice = post_after_another_tab(driver, site, "keep me", log_in_again=False)
     assert driver.current_url == site + "/login" and "waiting" in notice.text
     log_in(driver, site)
     assert driver.find_element(By.ID, "text").get_attribute("value") == "keep me"
