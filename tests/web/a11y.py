@@ -1,7 +1,8 @@
-"""Check the web's pages with axe-core in headless Chromium (a development check, not a test).
+"""Check the web's pages with axe-core in headless Chromium (a development check that pytest
+does not collect: it needs npm's axe-core and a running stack).
 
     npm install --prefix .venv/axe axe-core@4
-    .venv/bin/python scripts/a11y.py http://127.0.0.1:8080 \
+    .venv/bin/python tests/web/a11y.py http://127.0.0.1:8080 \
         .venv/axe/node_modules/axe-core/axe.min.js
 
 Visits the pages logged out, then signs up (a fresh account) and visits them logged in, at
