@@ -83,26 +83,28 @@ class History:
         self.viewed_at = self.clock()
         self.add(counts)
 
-    def add(self, counts: Counters) -> None:
+    def add(self, counts: Counters) -> bool:
         """Keep a sample, unless the last one is under half an interval old (two views in a
-        row, or a view just after the sampler ran, would make a step too short to mean much)."""
+        row, or a view just after the sampler ran, would make a step too short to mean much);
+        return whether it was kept."""
         now = self.clock()
         with self.lock:
-            if not self.samples or now - self.samples[-1].at >= self.every / 2:
-                self.samples.append(Sample(now, counts))
+            if self.samples and now - self.samples[-1].at < self.every / 2:
+                return False
+            self.samples.append(Sample(now, counts))
+            return True
 
     def watched(self) -> bool:
         return self.viewed_at is not None and self.clock() - self.viewed_at < self.watched_s
 
     def sample(self) -> bool:
-        """Read the counters if someone watches; return whether it did."""
+        """Take a sample if someone watches; return whether one was kept."""
         if not self.watched():
             return False
         counts = self.read()
         if counts is None:  # the API is down: a gap, not a drop to zero
             return False
-        self.add(counts)
-        return True
+        return self.add(counts)
 
     def steps(self) -> list[Step]:
         """What happened between each two samples, oldest first."""
