@@ -26,7 +26,9 @@ keys the store names, and liked tweets), coalesced per key by ``api.publisher``.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Callable
@@ -43,6 +45,7 @@ from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handl
 
 from api import auth, rules
 from api.calllog import CallLog
+from api.counts import remember
 from api.idempotency import REPLAYED, Fingerprints, Keyed, Recent, Replayed
 from api.batcher import LikeBatcher
 from api.likes import DirectLikes, Likes
@@ -117,6 +120,8 @@ class Api:
         self.feed = ChangeFeed()
         self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
         self.liked = Coalescer(self.feed, config.like_publish, leading=False)
+        self.usernames: OrderedDict[int, str] = OrderedDict()  # for GET /sessions
+        self.usernames_lock = threading.Lock()
 
     def routes(self) -> Router:
         """Return the routing table (GET /openapi.json describes the same routes)."""
@@ -188,6 +193,7 @@ class Api:
     def session(self, request: Request) -> Response:
         claims = self.sessions.check(request.headers.get("authorization"))
         return json_response({"account_id": claims.account_id,
+                              "username": self.username(claims.account_id),
                               "expires_at": iso_time(claims.expiry)}, headers=NO_STORE)
 
     def log_out(self, request: Request) -> Response:
@@ -277,9 +283,14 @@ class Api:
     def delete_tweet(self, request: Request) -> Response:
         author_id = self.sessions.check(request.headers.get("authorization")).account_id
         tweet = path_id(request)
-        _, changed = self.store.tagged("DELETE", f"/tweets/{tweet}?author_id={author_id}",
-                                       missing="no such tweet")
+        deleted, changed = self.store.tagged("DELETE", f"/tweets/{tweet}?author_id={author_id}",
+                                             missing="no such tweet")
+        deleted = self.with_pending(deleted)
         self.likes.forget(tweet)
+        # RFC 7240 §4.2: a client that wants to show what it deleted (a Mastodon client's
+        # "delete and redraft") asks for it rather than reading it first.
+        if "return=representation" in request.headers.get("prefer", "").replace(" ", ""):
+            return json_response(deleted, headers=self.publish(changed))
         return Response(HTTPStatus.NO_CONTENT, headers=self.publish(changed))
 
     def like(self, request: Request) -> Response:
@@ -355,6 +366,7 @@ class Api:
         """Return a token of a new session in the account's current generation, and the
         account."""
         account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
+        self.keep_username(credentials["id"], account["username"])
         return {"token": self.sessions.issue(credentials["id"], credentials["generation"]),
                 "account": account}
 
@@ -366,6 +378,20 @@ class Api:
             raise HTTPError(HTTPStatus.FORBIDDEN, "you can change only your own password",
                             "not_owner")
         return credentials
+
+    def username(self, account_id: int) -> str:
+        """Return the username of a token's account: from memory (no route renames an
+        account), else from the store's answer about its tokens."""
+        known = self.usernames.get(account_id)
+        if known is None:
+            known = self.store.json("GET", f"/token-generations/{account_id}",
+                                    missing="your account no longer exists")["username"]
+            self.keep_username(account_id, known)
+        return known
+
+    def keep_username(self, account_id: int, username: str) -> None:
+        with self.usernames_lock:
+            remember(self.usernames, account_id, username)
 
     def stored_endings(self, account_id: int) -> auth.Ended | None:
         """Read the account's token generation and ended sessions from the store (None: no

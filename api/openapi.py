@@ -326,10 +326,11 @@ def account_paths() -> dict[str, Any]:
             }, request=obj(["username", "password"], username={"type": "string"},
                            password={"type": "string"})), "per username"),
             "get": op("The session of the token sent", {
-                "200": body(obj(["account_id", "expires_at"],
+                "200": body(obj(["account_id", "username", "expires_at"],
                                 account_id={"type": "integer", "minimum": 1},
+                                username={"type": "string"},
                                 expires_at={"type": "string", "format": "date-time"}),
-                            "Whose it is and when it ends.")}, secure=True),
+                            "Whose it is (who am I) and when it ends.")}, secure=True),
             "delete": op("Log out: end the session of the token sent", {
                 "204": {"description": "Ended: the token no longer works; the account's other "
                                        "sessions go on (a token issued before sessions had "
@@ -358,7 +359,10 @@ def tweet_paths() -> dict[str, Any]:
                 "200": TWEET, "400": bad_text, "403": NOT_YOURS, "404": NO_TWEET},
                 [ID], request=ref("TweetText"), secure=True, writes=True),
             "delete": op("Delete a tweet (author only)", {
-                "204": {"description": "Deleted."}, "403": NOT_YOURS, "404": NO_TWEET},
+                "204": {"description": "Deleted."},
+                "200": body(ref("Tweet"), "Deleted; the tweet as it was, for a request with "
+                                          "`Prefer: return=representation` (RFC 7240)."),
+                "403": NOT_YOURS, "404": NO_TWEET},
                 [ID], secure=True, writes=True)},
         "/tweets/{id}/like": {"post": idempotent(op(
             "Like a tweet (no account needed)", {

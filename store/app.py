@@ -16,13 +16,14 @@ Routes (all JSON; list routes take ?limit=1..100&cursor=<next of the previous pa
   PUT  /accounts/{username}/password {password_hash}   (and ends every token issued so far)
   GET  /token-generations/{account_id}   PUT /token-generations/{account_id} {through}
   POST /token-generations/{account_id}/ended {session, until}
-       (each answers {account_id, generation, ended}: the account's token generation and
+       (each answers {account_id, username, generation, ended}: the account's token generation and
        the sessions ended in it whose tokens have not expired, never cached; the PUT ends
        the tokens of every generation up to ``through``, the POST one session until its
        token's expiry, or every session of the account past 100 ended ones)
   POST /tweets {author_id, text, hashtags, idempotency?}
   GET  /tweets   /tweets/search?q=   /tweets/{id}
-  PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id=
+  PUT  /tweets/{id} {text, hashtags, author_id?}   DELETE /tweets/{id}?author_id= (answers the
+       tweet as it was)
   GET  /hashtags?q=   /hashtags/{tag}/tweets
   POST /like-batches {batch_id, likes: {tweet_id: n}}   (each batch_id applied once)
   GET  /_changes?epoch=&after=&wait=   (the change feed dbcache follows; see httpkit.feed)
@@ -268,7 +269,7 @@ class StoreApp:
         changed = self.publish([tweet_key(deleted["id"]), "timeline", "search", "hashtags",
                                 account_key(deleted["author"]),
                                 *map(tag_key, deleted["hashtags"])])
-        return Response(HTTPStatus.NO_CONTENT, headers=[changed])
+        return json_response(deleted, headers=[changed])  # the api may show what went
 
     def hashtags(self, request: Request) -> Response:
         limit, _ = page_params(request)

@@ -79,7 +79,7 @@ SEARCH_SQL = f"""
 # An account's token generation and the sessions ended in it, in one statement so that a
 # generation moved on between two reads cannot pair the old generation with its list cleared.
 GENERATION_SQL = """
-    select coalesce(g.generation, 0), e.session, e.until from accounts a
+    select coalesce(g.generation, 0), e.session, e.until, a.username from accounts a
         left join token_generations g on g.account_id = a.id
         left join ended_sessions e on e.account_id = a.id
     where a.id = ? order by e.session"""
@@ -155,6 +155,7 @@ class Credentials(TypedDict):
 
 class Generation(TypedDict):
     account_id: int
+    username: str  # who the tokens speak for (the api's "who am I")
     generation: int  # tokens of older generations have ended
     ended: list[int]  # sessions of this one that have ended, their tokens not yet expired
 
@@ -259,8 +260,8 @@ def _tweet_page(rows: list[Row], limit: int, before: int | None,
 
 def _generation(account_id: int, rows: list[Row], now: float) -> Generation:
     """Make a Generation of GENERATION_SQL's rows, leaving out sessions past ``until``."""
-    return {"account_id": account_id, "generation": rows[0][0],
-            "ended": [session for _, session, until in rows
+    return {"account_id": account_id, "username": rows[0][3], "generation": rows[0][0],
+            "ended": [session for _, session, until, _ in rows
                       if session is not None and until > now]}
 
 
@@ -423,7 +424,7 @@ class Database:
         if not rows:
             return None
         now = self.clock()
-        if any(until is not None and until <= now for _, _, until in rows):
+        if any(until is not None and until <= now for _, _, until, _ in rows):
             with self._write():
                 self._drop_expired(account_id, now)
         return _generation(account_id, rows, now)

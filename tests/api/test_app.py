@@ -481,6 +481,16 @@ def test_deleting_a_tweet_removes_it_everywhere(api: Client, alice: User) -> Non
     assert api.call("PUT", f"/tweets/{gone['id']}", {"text": "back"}, alice.auth).status == 404
 
 
+def test_a_delete_answers_the_tweet_when_asked_to(api: Client, alice: User) -> None:
+    tweet = post_tweet(api, alice, "say it #once")
+    api.call("POST", f"/tweets/{tweet['id']}/like")
+    prefer = {**alice.auth, "prefer": "return=representation"}
+    answer = api.call("DELETE", f"/tweets/{tweet['id']}", headers=prefer)
+    assert answer.status == 200
+    assert answer.json() == {**tweet, "likes": 1}  # pending likes counted, as on a read
+    assert api.get(f"/tweets/{tweet['id']}").status == 404
+
+
 # --- search ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("q, expected", [

@@ -293,7 +293,7 @@ def test_get_sessions_tells_whose_session_is_on(api: Client, clock: FakeClock) -
     alice = join(api, "alice")
     answer = api.get("/sessions", alice.auth)
     assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
-    assert answer.json() == {"account_id": alice.account["id"],
+    assert answer.json() == {"account_id": alice.account["id"], "username": "alice",
                              "expires_at": "2023-11-21T22:13:20Z"}  # the fake clock + 7 days
     assert api.get("/sessions").status == 401
 

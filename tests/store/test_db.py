@@ -94,9 +94,11 @@ def test_account_record_and_credentials(database: Database, clock: FakeClock) ->
     assert database.get_credentials("nobody") is None
 
 
-def generation(account_id: int, generation: int, *ended: int) -> dict[str, Any]:
+def generation(account_id: int, generation: int, *ended: int,
+               username: str = "alice") -> dict[str, Any]:
     """What the store says of an account's tokens."""
-    return {"account_id": account_id, "generation": generation, "ended": list(ended)}
+    return {"account_id": account_id, "username": username, "generation": generation,
+            "ended": list(ended)}
 
 
 def test_ending_tokens_moves_the_generation_past_them_and_never_back(
@@ -108,7 +110,7 @@ def test_ending_tokens_moves_the_generation_past_them_and_never_back(
     assert database.token_generation(alice) == generation(alice, 5)
     credentials = database.get_credentials("alice")
     assert credentials is not None and credentials["generation"] == 5
-    assert database.token_generation(bob) == generation(bob, 0)
+    assert database.token_generation(bob) == generation(bob, 0, username="bob")
     assert database.token_generation(bob + 100) is None
     assert database.end_tokens(bob + 100, 0) is None
 
@@ -139,7 +141,7 @@ def test_ending_a_session_ends_it_alone_until_its_token_expires(
     assert database.end_session(alice, 3, soon) == generation(alice, 0, 3, 7)
     assert database.end_session(alice, 7, later) == generation(alice, 0, 3, 7)  # a retry
     assert database.token_generation(alice) == generation(alice, 0, 3, 7)
-    assert database.token_generation(bob) == generation(bob, 0)
+    assert database.token_generation(bob) == generation(bob, 0, username="bob")
     assert database.get_credentials("alice") == {  # logging in again is not refused
         "id": alice, "username": "alice", "password_hash": "hash-of-alice", "generation": 0}
     assert database.end_session(bob + 100, 1, later) is None
@@ -149,7 +151,7 @@ def test_ending_a_session_ends_it_alone_until_its_token_expires(
     assert ended_rows(database) == [(alice, 7, later)]
     assert database.end_session(alice, 5, soon) == generation(alice, 0, 7)  # expired: nothing
     clock.advance(3600)
-    assert database.end_session(bob, 9, later + 3600) == generation(bob, 0, 9)
+    assert database.end_session(bob, 9, later + 3600) == generation(bob, 0, 9, username="bob")
     assert database.token_generation(alice) == generation(alice, 0)
     assert ended_rows(database) == [(bob, 9, later + 3600)]
 
