@@ -58,7 +58,7 @@ class FailFast:
 
 
 # The stall time of each service's upstream: the nearer the store, the shorter.
-STALL_S = {"dbcache": 0.75, "api": 1.5, "cache": 2.0, "lb": 2.5, "web": 3.0}
+STALL_S = {"dbcache": 0.75, "api": 1.5, "cache": 2.0, "lb": 2.5, "web": 3.0, "mastodon": 3.0}
 
 
 class Refused(Exception):

@@ -66,13 +66,15 @@ def plan(host: str, ports: dict[str, int], caches: int) -> list[Service]:
         Service("lb", "lb", ports["lb"],
                 {"LB_UPSTREAMS": ",".join(f"{host}:{port}" for port in cache_ports)}),
         Service("web", "web", ports["web"], {"API_URL": url("lb")}),
+        Service("mastodon", "mastodon", ports["mastodon"],
+                {"API_URL": url("lb"), "WEB_PUBLIC_URL": url("web")}),
     ]
 
 
 def default_ports() -> dict[str, int]:
     """Return DESIGN.md's default ports, moved by <SERVICE>_PORT variables."""
     defaults = {"web": 8080, "lb": 8000, "cache": 8101, "api": 8200, "dbcache": 8300,
-                "store": 8400}
+                "store": 8400, "mastodon": 8500}
     return {name: env_int(f"{name.upper()}_PORT", port, 1) for name, port in defaults.items()}
 
 

@@ -1,0 +1,1 @@
+"""mastodon: the Mastodon client API in front of the public API (see mastodon.app)."""

@@ -1,0 +1,3 @@
+from mastodon.app import main
+
+main()
