@@ -33,6 +33,7 @@ COPY dbcache/ /app/dbcache/
 COPY api/ /app/api/
 COPY lb/ /app/lb/
 COPY web/ /app/web/
+COPY mastodon/ /app/mastodon/
 COPY stack/ /app/stack/
 COPY load_test.py /app/load_test.py
 RUN python3 -m compileall -q /app

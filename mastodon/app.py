@@ -417,6 +417,7 @@ class Gateway:
         liked = self.answered(self.send("POST", f"/tweets/{request.params['id']}/like",
                                         headers={"idempotency-key": key} if key else {}),
                               "no such status")
+        self.wrote.put(digest(request), True)
         tweet = self.fetch(f"/tweets/{liked['id']}", fresh=True, missing="no such status")
         status = self.status_of({**tweet, "likes": max(tweet["likes"], liked["likes"])})
         status["favourited"] = True  # this client just gave one

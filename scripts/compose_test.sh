@@ -21,8 +21,9 @@
 #   FPT_COMPOSE_FILES    compose files to test, space-separated (default: compose.yml
 #                        compose.override.yml, what `docker compose up` loads here)
 #   FPT_PROJECT          compose project name (default fptcomposetest)
-#   FPT_LB_PORT, FPT_WEB_PORT  loopback ports to publish lb and web on (default 18000 and
-#                        18080 when free, else any free port: never `make run`'s 8000-8400)
+#   FPT_LB_PORT, FPT_WEB_PORT, FPT_MASTODON_PORT  loopback ports to publish lb, web and
+#                        mastodon on (default 18000, 18080 and 18500 when free, else any free
+#                        port: never `make run`'s 8000-8500)
 #   FPT_HEALTH_TIMEOUT   seconds to wait for every service to be healthy (default 120)
 #   FPT_KEEP_BASE=0      also remove the base image at the end (default: keep it cached, it
 #                        takes ~80 s to rebuild and holds nothing of the project's)
@@ -585,12 +586,15 @@ LB_PORT=${FPT_LB_PORT:-$(free_port 18000)}
 WEB_PORT=${FPT_WEB_PORT:-$(free_port 18080)}
 LB_URL=http://127.0.0.1:$LB_PORT
 WEB_URL=http://127.0.0.1:$WEB_PORT
+MASTODON_PORT=${FPT_MASTODON_PORT:-$(free_port 18500)}
+MASTODON_URL=http://127.0.0.1:$MASTODON_PORT
 # What the compose file reads from the environment: the test image, loopback-only published
 # ports, quick health checks; every tuning knob at its default, whatever this shell has set.
 unset CACHE_TTL_S CACHE_MAX_ENTRIES LIKE_BATCHING LIKE_BATCH_SIZE LIKE_MAX_AGE_S LB_STRATEGY \
-    LB_RESOLVE_S LOG_REQUESTS API_SECRET_KEY WEB_SECRET_KEY
+    LB_RESOLVE_S LOG_REQUESTS API_SECRET_KEY WEB_SECRET_KEY MASTODON_SECRET_KEY
 export FPT_IMAGE=$IMAGE LB_PUBLISH=127.0.0.1:$LB_PORT WEB_PUBLISH=127.0.0.1:$WEB_PORT \
-    HEALTH_INTERVAL=2s
+    MASTODON_PUBLISH=127.0.0.1:$MASTODON_PORT MASTODON_PUBLIC_URL=$MASTODON_URL \
+    WEB_PUBLIC_URL=$WEB_URL HEALTH_INTERVAL=2s
 log "project $PROJECT, files ${COMPOSE_FILES[*]}; lb published on $LB_URL, web on $WEB_URL"
 STACK_TOUCHED=1
 compose down -v --remove-orphans >/dev/null 2>&1 || true  # leftovers of an interrupted run
@@ -629,7 +633,7 @@ stack_up() {
         [[ -n $sick ]] || die "compose up failed (see its output above)"
         die "compose up failed: ${sick% } did not become healthy (health check output below), so what depends on it was not started"
     fi
-    wait_healthy $((5 + SCALE))
+    wait_healthy $((6 + SCALE))
 }
 stack_up
 if [[ $ENGINE_STARTED == 1 && -n ${EGRESS_IFACE:-} ]]; then
@@ -730,6 +734,18 @@ python3 load_test.py functional --url "$LB_URL" 2>&1 | indent ||
 web_status=$(python3 -c 'import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=10).status)' "$WEB_URL/" 2>&1) || true
 [[ $web_status == 200 ]] || die "web did not answer GET / with 200 on $WEB_URL: $web_status"
 log "web answers GET / with 200 on $WEB_URL"
+mastodon_check=$(python3 -c '
+import json, sys, urllib.request as u
+base = sys.argv[1]
+with u.urlopen(base + "/api/v1/instance/", timeout=10) as answer:
+    version = json.load(answer)["version"]
+with u.urlopen(base + "/api/v1/timelines/public?limit=1", timeout=10) as answer:
+    statuses, link = json.load(answer), answer.headers.get("Link", "")
+ok = version.startswith("4.2.0") and statuses and link.startswith("<" + base + "/")
+print("ok" if ok else f"version {version!r}, {len(statuses)} statuses, Link {link!r}")
+' "$MASTODON_URL" 2>&1) || true
+[[ $mastodon_check == ok ]] || die "the mastodon gateway on $MASTODON_URL: $mastodon_check"
+log "mastodon answers the instance and the public timeline, paging links on $MASTODON_URL"
 
 step "one cache replica stopped"
 victim=$(docker ps -q --filter "label=com.docker.compose.project=$PROJECT" \
