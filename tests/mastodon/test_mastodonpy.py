@@ -54,8 +54,8 @@ def test_mastodon_py_logs_in_posts_edits_favourites_pages_searches_and_deletes(
     assert got["context"] == {"ancestors": [], "descendants": []}
     assert got["deleted"] == {"id": mine[4], "text": f"number 3 #mpy{me}"}
     assert got["notifications"] == []
-    assert got["unfavourite"] == [422, "A favourite here is an anonymous +1: it cannot be "
-                                        "taken back."]
+    untaken = "A favourite here is an anonymous +1: it cannot be taken back."
+    assert got["unfavourite"] == [422, untaken]
     assert got["reblog"][0] == 422 and got["private"][0] == 422
     assert got["read_deleted"][0] == 404
 
