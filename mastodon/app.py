@@ -694,7 +694,7 @@ def check_plain(form: dict[str, Any]) -> None:
     """Refuse what a status here cannot have: media, a poll, a content warning."""
     if form.get("media_ids"):
         raise refused(NO_MEDIA)
-    if form.get("poll"):
+    if form.get("poll") or any(name.startswith("poll[") for name in form):  # a form's poll
         raise refused("Polls are not supported here.")
     if form.get("spoiler_text"):
         raise refused("Content warnings are not supported here.")

@@ -53,11 +53,12 @@ class Service:
 
 
 def plan(host: str, ports: dict[str, int], caches: int) -> list[Service]:
-    """Return the services in start order, each wired to the one behind it."""
+    """Return the services in start order, each wired to the one behind it (the front
+    ends, web and mastodon, only when ``ports`` gives them a port)."""
     def url(name: str) -> str:
         return f"http://{host}:{ports[name]}"
     cache_ports = [ports["cache"] + n for n in range(caches)]
-    return [
+    services = [
         Service("store", "store", ports["store"]),
         Service("dbcache", "dbcache", ports["dbcache"], {"UPSTREAM_URL": url("store")}),
         Service("api", "api", ports["api"], {"STORE_URL": url("dbcache")}),
@@ -65,10 +66,14 @@ def plan(host: str, ports: dict[str, int], caches: int) -> list[Service]:
           for n, port in enumerate(cache_ports)],
         Service("lb", "lb", ports["lb"],
                 {"LB_UPSTREAMS": ",".join(f"{host}:{port}" for port in cache_ports)}),
-        Service("web", "web", ports["web"], {"API_URL": url("lb")}),
-        Service("mastodon", "mastodon", ports["mastodon"],
-                {"API_URL": url("lb"), "WEB_PUBLIC_URL": url("web")}),
     ]
+    if "web" in ports:
+        services.append(Service("web", "web", ports["web"], {"API_URL": url("lb")}))
+    if "mastodon" in ports:
+        links = {"WEB_PUBLIC_URL": url("web")} if "web" in ports else {}
+        services.append(Service("mastodon", "mastodon", ports["mastodon"],
+                                {"API_URL": url("lb"), **links}))
+    return services
 
 
 def default_ports() -> dict[str, int]:
