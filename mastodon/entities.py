@@ -11,7 +11,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from web.render import MENTION_OR_TAG, TRAILING
+from web.render import text_parts
 
 VERSION = "4.2.0 (compatible; First Price Twitter 1.0)"  # Mastodon.py reads the first numbers
 MAX_CHARACTERS = 280
@@ -91,29 +91,20 @@ class Site:
 
     def linked(self, text: str) -> str:
         out: list[str] = []
-        position = 0
-        for found in MENTION_OR_TAG.finditer(text):
-            tag, username, url = found.group(1), found.group(2), found.group(3)
-            end = found.end()
-            if url:
-                url = url.rstrip(TRAILING)
-                end = found.start() + len(url)
-                if url.endswith("//"):
-                    continue
-            out.append(escape(text[position:found.start()]))
-            if tag:
-                href = f"{self.web_url}/tags/{quote(tag.lower())}"
-                out.append(f'<a href="{escape(href)}" class="mention hashtag" rel="tag">'
-                           f'#<span>{escape(tag)}</span></a>')
-            elif username:
-                href = f"{self.web_url}/accounts/{username}"
-                out.append(f'<span class="h-card"><a href="{escape(href)}" class="u-url '
-                           f'mention">@<span>{username}</span></a></span>')
+        for kind, value in text_parts(text):
+            if kind == "tag":
+                href = escape(f"{self.web_url}/tags/{quote(value.lower())}")
+                out.append(f'<a href="{href}" class="mention hashtag" rel="tag">'
+                           f'#<span>{escape(value)}</span></a>')
+            elif kind == "user":
+                href = escape(f"{self.web_url}/accounts/{value}")
+                out.append(f'<span class="h-card"><a href="{href}" class="u-url mention">'
+                           f'@<span>{value}</span></a></span>')
+            elif kind == "url":
+                out.append(f'<a href="{escape(value)}" rel="nofollow noopener noreferrer" '
+                           f'target="_blank">{escape(value)}</a>')
             else:
-                out.append(f'<a href="{escape(url)}" rel="nofollow noopener noreferrer" '
-                           f'target="_blank">{escape(url)}</a>')
-            position = end
-        out.append(escape(text[position:]))
+                out.append(escape(value))
         return "".join(out).replace("\n", "<br>")
 
 

@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -98,6 +98,22 @@ def tweet_text(text: str) -> Markup:
     addresses linked to where they go (rel="nofollow noopener": no ranking for spam, and the
     page opened gets no handle on ours)."""
     out: list[str] = []
+    for kind, value in text_parts(text):
+        if kind == "tag":
+            out.append(f'<a href="/tags/{quote(value.lower())}">#{escape(value)}</a>')
+        elif kind == "user":
+            out.append(f'<a href="/accounts/{value}">@{value}</a>')
+        elif kind == "url":
+            out.append(link(value))
+        else:
+            out.append(escape(value))
+    return Markup("".join(out))
+
+
+def text_parts(text: str) -> Iterator[tuple[str, str]]:
+    """Split tweet text into its parts, in order: ("text", plain text), ("tag", a hashtag
+    without its #), ("user", a username without its @) and ("url", a web address). The web
+    pages and the Mastodon gateway's status HTML link the same things."""
     position = 0
     for found in MENTION_OR_TAG.finditer(text):
         tag, username, url = found.group(1), found.group(2), found.group(3)
@@ -107,16 +123,12 @@ def tweet_text(text: str) -> Markup:
             end = found.start() + len(url)
             if url.endswith("//"):  # nothing but the scheme: not an address
                 continue
-        out.append(escape(text[position:found.start()]))
-        if tag:
-            out.append(f'<a href="/tags/{quote(tag.lower())}">#{escape(tag)}</a>')
-        elif username:
-            out.append(f'<a href="/accounts/{username}">@{username}</a>')
-        else:
-            out.append(link(url))
+        if found.start() > position:
+            yield "text", text[position:found.start()]
+        yield ("tag", tag) if tag else ("user", username) if username else ("url", url)
         position = end
-    out.append(escape(text[position:]))
-    return Markup("".join(out))
+    if position < len(text):
+        yield "text", text[position:]
 
 
 def link(url: str) -> str:
