@@ -482,6 +482,8 @@ class Gateway:
 
     def tag(self, request: Request) -> Response:
         name = request.params["tag"].lstrip("#").lower()
+        if not name or len(name) > 100:
+            raise HTTPError(HTTPStatus.NOT_FOUND, "no status carries this hashtag")
         found = self.fetch(f"/hashtags?{urlencode({'q': name, 'limit': 100})}")
         if not any(tag["tag"] == name for tag in found["hashtags"]):
             raise HTTPError(HTTPStatus.NOT_FOUND, "no status carries this hashtag")

@@ -114,10 +114,17 @@ class Apps:
             raise unknown
         try:
             record = json.loads(base64.urlsafe_b64decode(client_id + "=" * (-len(client_id) % 4)))
-            return App(client_id, str(record["n"]), record["w"], list(record["r"]),
-                       list(record["s"]))
+            app = App(client_id, str(record["n"]), record["w"], list(record["r"]),
+                      list(record["s"]))
         except (ValueError, binascii.Error, KeyError, TypeError):
             raise unknown from None
+        # Only an id we made reads as an app: a hand-made one (any can be decoded) has to be
+        # well formed too, or a later step would trip on it.
+        if not app.redirect_uris or not all(isinstance(uri, str) and valid_redirect(uri)
+                                            for uri in app.redirect_uris) \
+                or not all(isinstance(scope, str) for scope in app.scopes):
+            raise unknown
+        return app
 
     def check(self, client_id: Any, client_secret: Any) -> App:
         """Return the app if the secret is its own, else raise invalid_client."""

@@ -3,6 +3,7 @@ real clients (DESIGN.md "Mastodon clients"), OAuth's edges, bad input, and that 
 are served by the caches."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.parse
@@ -222,3 +223,12 @@ def test_accounts_lookups_search_and_the_honest_empties(stack: Running) -> None:
     assert media.status == 422 and "Media are not supported" in json.loads(media.body)["error"]
     avatar = stack.gateway.get("/avatars/original/missing.png")
     assert avatar.status == 200 and avatar.body.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("record", [{"n": "x", "w": None, "r": [], "s": ["read"]},
+                                    {"n": "x", "w": None, "r": "urn:x", "s": [1]}, [1, 2]])
+def test_a_hand_made_client_id_is_no_app(stack: Running, record: Any) -> None:
+    client_id = base64.urlsafe_b64encode(json.dumps(record).encode()).decode().rstrip("=")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{stack.url}/oauth/authorize?client_id={client_id}", timeout=10)
+    assert refused.value.code == 400 and b"not registered here" in refused.value.read()
