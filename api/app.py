@@ -158,8 +158,8 @@ class Api:
 
     def sign_up(self, request: Request) -> Response:
         data = request.json()
-        username = rules.check_username(require(data, "username", str))
-        password = rules.check_password(require(data, "password", str))
+        username = rules.validate_username(require(data, "username", str))
+        password = rules.validate_password(require(data, "password", str))
         display_name = rules.clean_display_name(optional(data, "display_name", str, ""),
                                                 username)
         keyed = self.once.keyed(request, "accounts", username, password, display_name)
@@ -184,7 +184,7 @@ class Api:
         if credentials is None:
             auth.waste_time_like_a_check(password, self.config.scrypt_n)
             raise auth.unauthorized("wrong username or password")
-        if not auth.check_password(password, credentials["password_hash"]):
+        if not auth.verify_password(password, credentials["password_hash"]):
             raise auth.unauthorized("wrong username or password")
         session = self.new_session(credentials)
         self.log_ins.keep(keyed, session)
@@ -212,9 +212,9 @@ class Api:
         claims = self.sessions.check(request.headers.get("authorization"))
         data = request.json()
         old = require(data, "password", str)
-        new = rules.check_password(require(data, "new_password", str))
+        new = rules.validate_password(require(data, "new_password", str))
         credentials = self.own_credentials(claims.account_id, known_username(request))
-        if not auth.check_password(old, credentials["password_hash"]):
+        if not auth.verify_password(old, credentials["password_hash"]):
             raise auth.unauthorized("the current password is wrong", "wrong_password")
         changed = self.store.json("PUT", f"/accounts/{credentials['username']}/password", {
             "password_hash": auth.hash_password(new, self.config.scrypt_n)},

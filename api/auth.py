@@ -64,7 +64,7 @@ def hash_password(password: str, n: int = SCRYPT_N) -> str:
                      _b64(digest)])
 
 
-def check_password(password: str, stored: str) -> bool:
+def verify_password(password: str, stored: str) -> bool:
     """Tell whether ``password`` matches a hash from ``hash_password``."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")

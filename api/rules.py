@@ -28,7 +28,7 @@ def bad(message: str, code: str = "invalid_field") -> HTTPError:
     return HTTPError(HTTPStatus.BAD_REQUEST, message, code)
 
 
-def check_username(username: str) -> str:
+def validate_username(username: str) -> str:
     """Return a valid username, or raise 400."""
     if not USERNAME.match(username):
         raise bad("username must be 3-30 letters, digits or underscores", "invalid_username")
@@ -37,7 +37,7 @@ def check_username(username: str) -> str:
     return username
 
 
-def check_password(password: str) -> str:
+def validate_password(password: str) -> str:
     """Return an acceptable password, or raise 400."""
     if len(password) < MIN_PASSWORD:
         raise bad(f"password must be at least {MIN_PASSWORD} characters", "invalid_password")

@@ -531,7 +531,7 @@ def test_the_documented_usernames_are_what_the_api_takes(world: World) -> None:
     in_a_path = path_schema("/accounts/{username}", "username")
     for name in ["alice", "Bob_2", "abc", "a" * 30, "a" * 31, "ab", "a-b", "\u00e9t\u00e9",
                  "search", "SeArCh", "searches", "a b", ""]:
-        assert fits(signing_up, name) == takes(rules.check_username, name), name
+        assert fits(signing_up, name) == takes(rules.validate_username, name), name
         assert fits(in_a_path, name) == fits(signing_up, name), name
     assert fits(in_a_path, "alice") and not fits(in_a_path, "nobody!")
     assert world.api.get("/accounts/nobody!").status == 404

@@ -27,7 +27,7 @@ def refused(call: object, *args: str) -> HTTPError:
 
 @pytest.mark.parametrize("username", ["abc", "a" * 30, "Alice_99", "___", "007", "searcher"])
 def test_a_username_of_3_to_30_letters_digits_or_underscores_is_accepted(username: str) -> None:
-    assert rules.check_username(username) == username
+    assert rules.validate_username(username) == username
 
 
 @pytest.mark.parametrize("username", [
@@ -35,24 +35,24 @@ def test_a_username_of_3_to_30_letters_digits_or_underscores_is_accepted(usernam
     "alice\n", "\nalice", "１２３", "alice/x",
 ])
 def test_other_usernames_are_refused_with_400(username: str) -> None:
-    err = refused(rules.check_username, username)
+    err = refused(rules.validate_username, username)
     assert err.status == 400 and err.code == "invalid_username"
 
 
 @pytest.mark.parametrize("username", ["search", "Search", "SEARCH"])
 def test_a_username_that_is_a_route_word_is_refused(username: str) -> None:
-    err = refused(rules.check_username, username)
+    err = refused(rules.validate_username, username)
     assert err.status == 400 and "reserved" in err.message
 
 
 @pytest.mark.parametrize("password", ["12345678", "x" * 1024, "pässwörd", "        "])
 def test_a_password_of_8_to_1024_characters_is_accepted(password: str) -> None:
-    assert rules.check_password(password) == password
+    assert rules.validate_password(password) == password
 
 
 @pytest.mark.parametrize("password", ["", "1234567", "😀" * 7, "x" * 1025])
 def test_a_password_too_short_or_too_long_is_refused(password: str) -> None:
-    err = refused(rules.check_password, password)
+    err = refused(rules.validate_password, password)
     assert err.status == 400 and err.code == "invalid_password"
 
 
@@ -131,9 +131,9 @@ def test_a_hashtag_over_100_characters_is_not_a_tag() -> None:
 
 def test_a_password_hash_verifies_only_its_own_password() -> None:
     stored = auth.hash_password("correct horse", FAST_N)
-    assert auth.check_password("correct horse", stored)
-    assert not auth.check_password("correct horsE", stored)
-    assert not auth.check_password("", stored)
+    assert auth.verify_password("correct horse", stored)
+    assert not auth.verify_password("correct horsE", stored)
+    assert not auth.verify_password("", stored)
 
 
 def test_a_hash_is_salted_and_never_holds_the_password() -> None:
@@ -146,8 +146,8 @@ def test_a_hash_is_salted_and_never_holds_the_password() -> None:
 def test_the_default_cost_hashes_and_verifies() -> None:
     stored = auth.hash_password("correct horse")
     assert stored.startswith("scrypt$16384$8$1$")
-    assert auth.check_password("correct horse", stored)
-    assert not auth.check_password("wrong horse", stored)
+    assert auth.verify_password("correct horse", stored)
+    assert not auth.verify_password("wrong horse", stored)
 
 
 @pytest.mark.parametrize("stored", [
@@ -155,7 +155,7 @@ def test_the_default_cost_hashes_and_verifies() -> None:
     "scrypt$16$8$1$not base64!$aGFzaA==", "scrypt$16$8$1$c2FsdA==",
 ])
 def test_a_malformed_stored_hash_never_matches(stored: str) -> None:
-    assert not auth.check_password("anything", stored)
+    assert not auth.verify_password("anything", stored)
 
 
 def test_wasting_time_like_a_check_returns_quietly() -> None:
