@@ -784,12 +784,35 @@ def grey_png(size: int = 48) -> bytes:
 AVATAR = grey_png()
 
 
+# Clients that run in a browser on their own origin (Elk, Pinafore, ...) read the API and get
+# tokens across origins, as Mastodon allows them: any origin, no cookies (the token is a
+# header), and the Link header readable for paging (the Fetch standard's CORS protocol).
+CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Link")]
+PREFLIGHT = [("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"),
+             ("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key"),
+             ("Access-Control-Max-Age", "86400")]
+
+
+def cross_origin(path: str) -> bool:
+    return path.startswith(("/api/", "/oauth/token", "/oauth/revoke"))
+
+
 class GatewayServer(Server):
-    """Errors in Mastodon's shape: ``{"error": "sentence"}``; OAuth's at /oauth/."""
+    """Errors in Mastodon's shape: ``{"error": "sentence"}``; OAuth's at /oauth/. The API
+    routes answer cross-origin requests."""
 
     def __init__(self, gateway: Gateway, config: Config) -> None:
         super().__init__((config.host, config.port), gateway.routes(), name="mastodon",
                          log_requests=config.log_requests)
+
+    def respond(self, request: Request) -> Response:
+        if not cross_origin(request.path):
+            return super().respond(request)
+        if request.method == "OPTIONS":
+            return Response(HTTPStatus.NO_CONTENT, headers=[*CORS, *PREFLIGHT])
+        response = super().respond(request)
+        response.headers.extend(CORS)
+        return response
 
     def error_response(self, err: HTTPError, request: Request | None = None) -> Response:
         headers = [("Content-Type", "application/json"), *err.headers.items()]

@@ -232,3 +232,17 @@ def test_a_hand_made_client_id_is_no_app(stack: Running, record: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{stack.url}/oauth/authorize?client_id={client_id}", timeout=10)
     assert refused.value.code == 400 and b"not registered here" in refused.value.read()
+
+
+def test_browser_clients_on_other_origins_may_call_the_api(stack: Running) -> None:
+    preflight = stack.gateway.request("OPTIONS", "/api/v1/timelines/home", headers={
+        "origin": "https://elk.example", "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization"})
+    assert preflight.status == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    public = stack.gateway.get("/api/v1/timelines/public", {"origin": "https://elk.example"})
+    assert public.headers["access-control-allow-origin"] == "*"
+    assert public.headers["access-control-expose-headers"] == "Link"
+    form = stack.gateway.get("/oauth/authorize", {"origin": "https://elk.example"})
+    assert "access-control-allow-origin" not in form.headers  # our log-in page stays ours
