@@ -26,6 +26,7 @@ if CHROMIUM is None or CHROMEDRIVER is None:
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
 Driver = Any  # selenium's WebDriver; its types are not checked here
@@ -147,6 +148,13 @@ def set_text(driver: Driver, text: str) -> None:
         "box.dispatchEvent(new Event('input', {bubbles: true}));", text)
 
 
+def press_post(driver: Driver) -> None:
+    """Press Post and wait for the page after it (the page before may show a notice too)."""
+    before = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
+    wait(driver, staleness_of(before))
+
+
 def tweet_texts(driver: Driver) -> list[str]:
     return [p.text for p in driver.find_elements(By.CSS_SELECTOR, "li.tweet .text")]
 
@@ -158,8 +166,7 @@ def test_150_emoji_are_counted_and_posted_as_150(with_js: Driver, site: str) -> 
     assert box.get_attribute("maxlength") is None
     set_text(driver, "😀" * 150)
     assert driver.find_element(By.ID, "text-count").text == "150/280"
-    driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+    press_post(driver)
     assert tweet_texts(driver)[0] == "😀" * 150
 
 
@@ -169,7 +176,7 @@ def test_a_tweet_too_long_is_refused_at_an_address_that_reloads_safely(
     log_in(driver, site)
     set_text(driver, "a" * 281)
     assert "over" in driver.find_element(By.ID, "text-count").get_attribute("class")
-    driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
+    press_post(driver)
     summary = wait(driver, lambda d: d.find_elements(By.ID, "error-summary"))[0]
     assert driver.current_url == site + "/"
     assert "280" in summary.text and driver.title.startswith("Error")
@@ -194,7 +201,7 @@ def post_after_another_tab(driver: Driver, site: str, text: str, log_in_again: b
         log_in(driver, site)
     driver.close()
     driver.switch_to.window(first_tab)
-    driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
+    press_post(driver)
     return wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))[0]
 
 
