@@ -251,7 +251,7 @@ class Gateway:
         code = self.codes.issue(token, app.client_id, redirect_uri, scope)
         if redirect_uri == oauth.OOB:
             return pages.code_page(app.name, code)
-        query = {"code": code, **({"state": form["state"]} if form.get("state") else {})}
+        query = {"code": code, **({"state": carried["state"]} if "state" in carried else {})}
         joiner = "&" if urlsplit(redirect_uri).query else "?"
         return Response(HTTPStatus.SEE_OTHER, headers=[
             ("Location", f"{redirect_uri}{joiner}{urlencode(query)}"), *NO_STORE])
