@@ -13,6 +13,9 @@ median. Needs wrk.
 
     git worktree add /tmp/before <rev>
     python3 bench/ab.py /tmp/before .  [--rounds 6] [--seconds 3] [--port-base 9400]
+
+``--after-env NAME=VALUE`` sets a variable for the after side only, so one checkout can be
+measured against itself in another set-up (``bench/stdlib_http.py`` uses it).
 """
 from __future__ import annotations
 
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--port-base", type=int, default=9400)
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/ab.py needs wrk (apt-get install wrk)")
@@ -80,11 +84,13 @@ def main() -> None:
     like_script = os.path.join(work, "like.lua")
     with open(like_script, "w") as out:
         out.write('wrk.method = "POST"\n')
+    extra = {"before": {}, "after": dict(pair.split("=", 1) for pair in args.after_env)}
     procs = []
     try:
         for name, (root, base) in sides.items():
             env = {**os.environ, **{k: str(v) for k, v in ports(base).items()},
-                   "CACHES": "2", "DATA_DIR": os.path.join(work, name), "SCRYPT_N": "16"}
+                   "CACHES": "2", "DATA_DIR": os.path.join(work, name), "SCRYPT_N": "16",
+                   **extra[name]}
             procs.append(subprocess.Popen([sys.executable, "-m", "stack"], cwd=root, env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for name, (_, base) in sides.items():

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.calllog import CallLog  # noqa: E402  (needs the path above)
-from stack.launcher import free_port  # noqa: E402
+from tests.harness import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 LONG = 60_000

@@ -38,7 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack.launcher import Service, Stack, free_ports  # noqa: E402  (needs the path above)
+from stack.launcher import Service, Stack  # noqa: E402  (needs the path above)
+from tests.harness import free_ports  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "bench"

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chain import DOCS, RESULTS  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, free_ports, plan  # noqa: E402
+from stack.launcher import Stack, plan  # noqa: E402
+from tests.harness import free_ports  # noqa: E402
 
 
 def modes(coalesce: list[str]) -> dict[str, dict[str, str]]:

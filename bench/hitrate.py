@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chain import DOCS, RESULTS  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, free_ports, plan  # noqa: E402
+from stack.launcher import Stack, plan  # noqa: E402
+from tests.harness import free_ports  # noqa: E402
 
 
 def run_one(strategy: str, replicas: int, requests: int, workdir: Path) -> dict[str, Any]:

@@ -57,7 +57,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack.launcher import Stack, free_ports, plan  # noqa: E402  (needs the path above)
+from stack.launcher import Stack, plan  # noqa: E402  (needs the path above)
+from tests.harness import free_ports  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "bench"

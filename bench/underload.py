@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chain import RESULTS  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, free_ports, plan  # noqa: E402
+from stack.launcher import Stack, plan  # noqa: E402
+from tests.harness import free_ports  # noqa: E402
 
 POLL_S = 0.005
 CAP_S = 10.0

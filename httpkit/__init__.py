@@ -7,10 +7,10 @@ from httpkit.client import Upstream, UpstreamError, UpstreamResponse, UpstreamTi
 from httpkit.errors import HTTPError
 from httpkit.messages import Request, Response, json_response, optional, page_params, require
 from httpkit.routing import Router
-from httpkit.server import Server, serve, start_in_thread, stop_thread
+from httpkit.server import Server, serve
 
 __all__ = [
     "HTTPError", "Request", "Response", "Router", "Server", "Upstream", "UpstreamError",
     "UpstreamResponse", "UpstreamTimeout", "json_response", "optional", "page_params", "require",
-    "serve", "start_in_thread", "stop_thread",
+    "serve",
 ]

@@ -463,18 +463,3 @@ def stop_when_launcher_gone(fd: int, stop: Callable[[int, object], None], name: 
         pass
     wait_out_stop_delay(name)
     stop(signal.SIGTERM, None)
-
-
-def start_in_thread(server: Server) -> threading.Thread:
-    """Serve in a daemon thread (for tests and benchmarks); stop with ``stop_thread``."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name=f"{server.name}-server", daemon=True)
-    thread.start()
-    return thread
-
-
-def stop_thread(server: Server, thread: threading.Thread) -> None:
-    """Stop a server started with ``start_in_thread`` and release its socket."""
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()

@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 import urllib.request
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -160,37 +159,6 @@ def relay(name: str, stream: IO[bytes]) -> None:
     for line in stream:
         sys.stderr.write(f"[{name}] {line.decode(errors='replace')}")
     stream.close()
-
-
-def free_ports(names: list[str], consecutive: dict[str, int] | None = None,
-               host: str = "127.0.0.1") -> dict[str, int]:
-    """Pick a free port for each name (a run of free ones where ``consecutive`` asks, as for
-    the caches), all held until every one is chosen so that no two names share a port."""
-    runs = consecutive or {}
-    ports: dict[str, int] = {}
-    with ExitStack() as held:
-        def grab(port: int) -> int:
-            sock = held.enter_context(socket.socket())
-            sock.bind((host, port))
-            return int(sock.getsockname()[1])
-        for name in names:
-            for _ in range(50):
-                first = grab(0)
-                try:
-                    for n in range(1, runs.get(name, 1)):
-                        grab(first + n)
-                except OSError:
-                    continue
-                ports[name] = first
-                break
-            else:
-                raise StackError(f"no run of free ports for {name}")
-    return ports
-
-
-def free_port() -> int:
-    """Return one loopback port nothing listens on (bound, then released)."""
-    return free_ports(["port"])["port"]
 
 
 def wait_port_free(host: str, service: Service) -> None:

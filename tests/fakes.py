@@ -24,10 +24,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, json_response,
-                     start_in_thread, stop_thread)
+from httpkit import HTTPError, Request, Response, Router, Server, Upstream, json_response
 from httpkit.feed import KEEP, SURROGATE_KEY, ChangeFeed, changes_handler
-from stack.launcher import free_port
+from tests.harness import free_port, start_in_thread, stop_thread
+
 
 Answer = Callable[[Request], Response]
 

@@ -20,11 +20,12 @@ from typing import Any, Callable
 
 import pytest
 
-from stack.launcher import Service, Stack, free_ports, plan
+from stack.launcher import Service, Stack, plan
 from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, post_tweet,
                                sign_up)
 from tests.fakes import wait_until
 from tests.test_stack import HOST, environment
+from tests.harness import free_ports
 
 PROPAGATION_S = 5.0  # a generous bound on "about a second" for a loaded test machine
 

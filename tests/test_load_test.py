@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from httpkit import Request, Response, json_response
-from stack.launcher import Stack, free_ports, plan
+from stack.launcher import Stack, plan
 from tests.fakes import Answer, Lab
+from tests.harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

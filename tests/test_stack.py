@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from stack.launcher import Service, Stack, default_ports, free_ports, plan
+from stack.launcher import Service, Stack, default_ports, plan
 from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, log_in,
                                post_tweet, read_tweet, texts)
+from tests.harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

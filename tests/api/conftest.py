@@ -13,10 +13,11 @@ import pytest
 
 from api.app import Config, make_server
 from cache import app as cache_app
-from httpkit import Server, start_in_thread, stop_thread
+from httpkit import Server
 from store import app as store_app
 from tests.api.helpers import Client, User, join, post_tweet
 from tests.fakes import FakeClock, Lab
+from tests.harness import start_in_thread, stop_thread
 
 FAST_SCRYPT_N = 2 ** 4
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.harness import free_port
 
-from stack.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 10.0

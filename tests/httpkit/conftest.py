@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-import httpkit
 from httpkit import Router, Server
 from tests.httpkit.helpers import (Answer, ScriptedUpstream, StartServer, StartUpstream,
                                    demo_router)
+from tests.harness import start_in_thread, stop_thread
 
 
 @pytest.fixture
@@ -23,12 +23,12 @@ def start_server() -> Iterator[StartServer]:
               **options: Any) -> Server:
         options.setdefault("idle_timeout", 2.0)
         server = server_class(("127.0.0.1", 0), router or demo_router(), name="demo", **options)
-        started.append((server, httpkit.start_in_thread(server)))
+        started.append((server, start_in_thread(server)))
         return server
 
     yield start
     for server, thread in started:
-        httpkit.stop_thread(server, thread)
+        stop_thread(server, thread)
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +36,9 @@ def server() -> Iterator[Server]:
     """The demo service, shared: it keeps no state, and each test uses its own connections.
     (Stopping a server waits for its serve loop's next poll, so one per test adds up.)"""
     server = Server(("127.0.0.1", 0), demo_router(), name="demo", idle_timeout=2.0)
-    thread = httpkit.start_in_thread(server)
+    thread = start_in_thread(server)
     yield server
-    httpkit.stop_thread(server, thread)
+    stop_thread(server, thread)
 
 
 @pytest.fixture

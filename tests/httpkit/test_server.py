@@ -15,6 +15,7 @@ import httpkit
 from httpkit import Router, Server, Upstream
 from tests.fakes import wait_until
 from tests.httpkit.helpers import SECRET, CountingServer, StartServer, server_address
+from tests.harness import start_in_thread, stop_thread
 
 
 @dataclass
@@ -214,12 +215,12 @@ def test_start_hooks_run_when_serving_begins_and_close_hooks_once() -> None:
     server.on_start.append(lambda: events.append("started"))
     server.on_close.append(lambda: events.append("closed"))
     assert events == []
-    thread = httpkit.start_in_thread(server)
+    thread = start_in_thread(server)
     try:
         assert ask(server, "GET", "/anything").status == HTTPStatus.NOT_FOUND  # serving by now
         assert events == ["started"]
     finally:
-        httpkit.stop_thread(server, thread)
+        stop_thread(server, thread)
     server.server_close()  # a second close must not run the hooks again
     assert events == ["started", "closed"]
 
@@ -241,7 +242,7 @@ def test_stopping_finishes_the_requests_under_way_before_the_close_hooks_run() -
     server = Server(("127.0.0.1", 0), router)
     server.on_stop.append(lambda: events.append("stopping"))
     server.on_close.append(lambda: events.append("closed"))
-    thread = httpkit.start_in_thread(server)
+    thread = start_in_thread(server)
     answers: list[Answer] = []
     asking = threading.Thread(target=lambda: answers.append(ask(server, "GET", "/slow")))
     asking.start()

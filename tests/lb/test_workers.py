@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.launcher import free_port
+
 from tests.fakes import Lab, answers_ok, http_get, wait_until
+from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

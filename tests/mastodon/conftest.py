@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from stack.launcher import Stack, default_ports, free_ports, plan
+from stack.launcher import Stack, default_ports, plan
 from tests.api.helpers import Client
+from tests.harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"

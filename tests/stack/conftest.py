@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from tests.harness import free_ports
 
-from stack.launcher import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 30.0

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from stack.launcher import describe, free_ports
+from stack.launcher import describe
 from tests.api.helpers import Client, join, like, post_tweet
 from tests.fakes import answers_ok, http_get, wait_until
 from tests.stack.conftest import ROOT, Launcher, alive, pids
+from tests.harness import free_ports
 
 
 def test_a_killed_cache_is_started_again_by_the_launcher_and_the_rest_keep_serving(

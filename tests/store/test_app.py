@@ -6,9 +6,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from httpkit import Upstream, UpstreamResponse, start_in_thread, stop_thread
+from httpkit import Upstream, UpstreamResponse
 from store.app import Config, make_server
 from tests.fakes import FeedReader
+from tests.harness import start_in_thread, stop_thread
 
 
 class FakeClock:
