@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench chaos bench-store clean python-version test-compose
+.PHONY: run test lint bench chaos bench-store clean python-version test-compose report
 
 run: python-version
 	$(PYTHON) -m stack
@@ -42,6 +42,10 @@ test-compose:
 
 bench-store:
 	$(PYTHON) bench/store_bench.py
+
+# docs/REPORT.md as docs/REPORT.pdf, printed by headless Chromium (apt-get install chromium).
+report: $(VENV)/.installed
+	$(BIN)/python scripts/report.py
 
 $(VENV)/.installed: requirements-dev.txt | python-version
 	@$(BIN)/python -c "" 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
