@@ -4,8 +4,8 @@
   (method, target, headers, body) and answers each from a programmable function. Its own
   ``/healthz`` and a 404 ``/_cache/stats`` are answered but not recorded, so a load
   balancer's probes never show up among what it "saw".
-- ``DyingUpstream``: a bare-socket upstream that reads a request and hangs up without a word,
-  as a process that crashes mid-request does.
+- ``Lab.dying_upstream``: a scripted upstream on a bare socket (``tests.harness``) that
+  reads a request and hangs up without a word, as a process that crashes mid-request does.
 - ``numbered`` and ``keyed`` answers: JSON naming the request and its number, ``keyed``
   with a Surrogate-Key per path.
 - ``FeedReader``: reads a service's change feed as a cache's follower would.
@@ -26,23 +26,14 @@ from typing import Any, Callable
 
 from httpkit import HTTPError, Request, Response, Router, Server, Upstream, json_response
 from httpkit.feed import KEEP, SURROGATE_KEY, ChangeFeed, changes_handler
-from tests.harness import free_port, start_in_thread, stop_thread
+from tests.harness import (AfterScript, Answer, ScriptedUpstream, Seen, free_port,
+                           start_in_thread, stop_thread)
 
 
-Answer = Callable[[Request], Response]
+Responder = Callable[[Request], Response]  # how a FakeUpstream answers
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One request as an upstream received it (header names in lower case)."""
-
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-
-def numbered(upstream: FakeUpstream) -> Answer:
+def numbered(upstream: FakeUpstream) -> Responder:
     """Answer 200 with a JSON body naming the request and how many came before it, so two
     answers for the same target differ and a stale copy is easy to tell from a fresh one."""
     def answer(request: Request) -> Response:
@@ -51,7 +42,7 @@ def numbered(upstream: FakeUpstream) -> Answer:
     return answer
 
 
-def keyed(upstream: FakeUpstream, keys: dict[str, str]) -> Answer:
+def keyed(upstream: FakeUpstream, keys: dict[str, str]) -> Responder:
     """Numbered answers (as ``numbered``) that carry ``Surrogate-Key: keys[path]`` where the
     table names the path, as the store and api tag what an answer shows."""
     plain = numbered(upstream)
@@ -97,7 +88,7 @@ class HangingUpServer(Server):
 class FakeUpstream:
     """A tiny upstream that records what it was sent and answers with ``answer``."""
 
-    def __init__(self, answer: Answer | None = None, port: int = 0) -> None:
+    def __init__(self, answer: Responder | None = None, port: int = 0) -> None:
         self.seen: list[Seen] = []
         self.probes = 0  # /healthz and /_cache/stats requests, answered but not recorded
         self.feed_polls = 0  # /_changes requests, answered but not recorded
@@ -168,105 +159,6 @@ class FakeUpstream:
             return [seen for seen in self.seen if method in (None, seen.method)]
 
 
-class RawServer:
-    """A server on a bare socket, for misbehaviour no HTTP server would allow: a thread per
-    connection runs ``serve``; ``stop`` ends them all."""
-
-    def __init__(self) -> None:
-        self.seen: list[Seen] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)  # so the accept loop notices a stop promptly
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-        self.threads: list[threading.Thread] = []
-        self.connections: list[socket.socket] = []
-        self.accepting = threading.Thread(target=self.accept_loop, daemon=True)
-        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
-        self.url = f"http://{self.address}"
-
-    def start(self) -> RawServer:
-        self.accepting.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.accepting.join(timeout=5)
-        for conn in self.connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)  # wakes a thread waiting for a next request
-            except OSError:
-                pass  # already closed
-        for thread in self.threads:
-            thread.join(timeout=5)
-
-    def accept_loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            self.connections.append(conn)
-            thread = threading.Thread(target=self.serve, args=(conn,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
-        self.listener.close()  # here, not from another thread, so it closes at once
-
-    def serve(self, conn: socket.socket) -> None:
-        raise NotImplementedError
-
-    def requests(self, method: str | None = None) -> list[Seen]:
-        with self.lock:
-            return [seen for seen in self.seen if method in (None, seen.method)]
-
-
-class DyingUpstream(RawServer):
-    """An upstream on a bare socket: answers its first ``answers`` requests with a 200 (on a
-    kept-alive connection), then reads the next one and hangs up without answering. With
-    ``crash`` it also stops listening at that moment, as a process that died would."""
-
-    def __init__(self, answers: int = 0, crash: bool = False) -> None:
-        super().__init__()
-        self.answers = answers
-        self.crash = crash
-
-    def serve(self, conn: socket.socket) -> None:
-        conn.settimeout(5.0)
-        with conn, conn.makefile("rb") as rfile:
-            while (request := read_request(rfile)) is not None:
-                with self.lock:
-                    self.seen.append(request)
-                    answer = len(self.seen) <= self.answers
-                if not answer:
-                    if self.crash:  # stop listening first: a reconnection is refused
-                        self.stopping.set()
-                        self.accepting.join(5)
-                    self.before_hanging_up(request)
-                    return  # hang up on a request it read, without a word
-                body = json.dumps({"target": request.target, "upstream": "dying"}).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-
-    def before_hanging_up(self, request: Seen) -> None:
-        """What to do between reading the last request and hanging up (subclasses)."""
-
-
-def read_request(rfile: Any) -> Seen | None:
-    """Read one request by hand (Content-Length framing only); None when the client left."""
-    try:
-        line = rfile.readline().decode("latin-1").rstrip("\r\n")
-        if not line:
-            return None
-        method, target, _ = line.split(" ", 2)
-        headers: dict[str, str] = {}
-        while (header := rfile.readline().decode("latin-1")) not in ("\r\n", ""):
-            name, _, value = header.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body = rfile.read(int(headers.get("content-length", "0")))
-    except OSError:
-        return None
-    return Seen(method, target, headers, body)
-
-
 class FakeClock:
     """A monotonic clock that only moves when the test moves it."""
 
@@ -326,6 +218,12 @@ class FeedReader:
         return keys
 
 
+def dying_answer(request: Seen) -> bytes:
+    body = json.dumps({"target": request.target, "upstream": "dying"}).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
 def closed_port_address() -> str:
     """Return ``127.0.0.1:port`` where nothing listens (a port just released)."""
     return f"127.0.0.1:{free_port()}"
@@ -379,16 +277,23 @@ class Lab:
             upstream.feed = feed
         return feed
 
-    def upstream(self, answer: Answer | None = None, port: int = 0) -> FakeUpstream:
+    def upstream(self, answer: Responder | None = None, port: int = 0) -> FakeUpstream:
         upstream = FakeUpstream(answer, port).start()
         self.stops.append(upstream.stop)
         return upstream
 
-    def dying_upstream(self, answers: int = 0, crash: bool = False) -> DyingUpstream:
-        upstream = DyingUpstream(answers, crash)
-        upstream.start()
+    def scripted_upstream(self, *script: Answer,
+                          after: AfterScript = "silent") -> ScriptedUpstream:
+        upstream = ScriptedUpstream(list(script), after).start()
         self.stops.append(upstream.stop)
         return upstream
+
+    def dying_upstream(self, answers: int = 0, crash: bool = False) -> ScriptedUpstream:
+        """An upstream that answers its first ``answers`` requests with a 200 (on a kept-alive
+        connection), then reads the next one and hangs up without answering; with ``crash``
+        it also stops listening at that moment, as a process that died would."""
+        return self.scripted_upstream(*[Answer(dying_answer)] * answers,
+                                      after="crash" if crash else "hang up")
 
     def serve(self, server: Server) -> Server:
         thread = start_in_thread(server)

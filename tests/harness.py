@@ -1,4 +1,12 @@
-"""The test harness: free loopback ports and servers run in a thread, for tests and benchmarks.
+"""The test harness, for tests and benchmarks: free loopback ports, servers run in a thread,
+and a scripted fake upstream on a bare socket (with the one hand-written request parser).
+
+- ``free_ports``/``free_port``, ``start_in_thread``/``stop_thread``.
+- ``Seen`` (one request as an upstream received it) and ``read_request``, which reads one off
+  a socket by hand, independently of ``httpkit.wire``.
+- ``ScriptedUpstream``: accepts connections on a bare socket and answers the n-th request with
+  the n-th scripted ``Answer``, for misbehaviour no HTTP server would allow (odd framing,
+  silence, hanging up after reading a request, dying).
 
 Not part of any service: the services never pick their own ports or serve in a thread.
 """
@@ -6,9 +14,14 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
 
 from httpkit import Server
+
+HOST = "127.0.0.1"
 
 
 def free_ports(names: list[str], consecutive: dict[str, int] | None = None,
@@ -55,3 +68,144 @@ def stop_thread(server: Server, thread: threading.Thread) -> None:
     server.shutdown()
     thread.join(timeout=5)
     server.server_close()
+
+
+# --- a scripted fake upstream on a bare socket ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as an upstream received it (header names in lower case; ``version`` only
+    where the request line was read by hand)."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    version: str = ""
+
+    @property
+    def request_line(self) -> str:
+        return f"{self.method} {self.target} {self.version}"
+
+
+def read_fields(rfile: BinaryIO) -> dict[str, str]:
+    """Read header fields up to the blank line (lower-case names; a repeated field keeps its
+    last value)."""
+    fields: dict[str, str] = {}
+    while (line := rfile.readline().decode("latin-1")) not in ("\r\n", ""):
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def read_request(rfile: BinaryIO) -> Seen | None:
+    """Read one request by hand (Content-Length framing only); None when the client left."""
+    try:
+        line = rfile.readline().decode("latin-1").rstrip("\r\n")
+        if not line:
+            return None
+        method, target, version = line.split(" ", 2)
+        headers = read_fields(rfile)
+        body = rfile.read(int(headers.get("content-length", "0")))
+    except OSError:
+        return None
+    return Seen(method, target, headers, body, version)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a scripted upstream sends after reading one request (bytes, or bytes made from
+    the request), and whether it then hangs up."""
+
+    reply: bytes | Callable[[Seen], bytes]
+    hang_up: bool = False
+
+    def render(self, request: Seen) -> bytes:
+        return self.reply(request) if callable(self.reply) else self.reply
+
+
+# What a scripted upstream does with the first request after its script: take it and never
+# answer (until stopped), hang up without a word, or also stop listening first, as a process
+# that crashed would (a reconnection is refused).
+AfterScript = Literal["silent", "hang up", "crash"]
+
+
+class ScriptedUpstream:
+    """An upstream on a bare socket, a thread per connection: the n-th request it reads (on
+    any connection) gets the n-th ``Answer``; the first one past the script, ``after``."""
+
+    def __init__(self, script: list[Answer], after: AfterScript = "silent") -> None:
+        self.script = list(script)
+        self.after = after
+        self.received: list[Seen] = []
+        self.accepted = 0
+        self.listener = socket.create_server((HOST, 0))
+        self.listener.settimeout(0.05)  # so the accept loop notices a stop promptly
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.connections: list[socket.socket] = []
+        self.accepting = threading.Thread(target=self.accept_loop, daemon=True)
+        self.address = "%s:%d" % (HOST, self.listener.getsockname()[1])
+        self.url = f"http://{self.address}"
+
+    def start(self) -> ScriptedUpstream:
+        self.accepting.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and end every connection's thread; safe to call twice."""
+        self.stopping.set()
+        if self.accepting.is_alive():
+            self.accepting.join(timeout=5)
+        with self.lock:
+            connections, threads = list(self.connections), list(self.threads)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes a thread waiting for a next request
+            except OSError:
+                pass  # already closed
+        for thread in threads:
+            thread.join(timeout=5)
+
+    def accept_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self.serve, args=(conn,), daemon=True)
+            with self.lock:
+                self.accepted += 1
+                self.connections.append(conn)
+                self.threads.append(thread)
+            thread.start()
+        self.listener.close()  # here, not from another thread, so it closes at once
+
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5.0)
+        with conn, conn.makefile("rb") as rfile:
+            while (request := read_request(rfile)) is not None:
+                with self.lock:
+                    self.received.append(request)
+                    n = len(self.received)
+                if n > len(self.script):
+                    self.past_the_script()
+                    return
+                answer = self.script[n - 1]
+                conn.sendall(answer.render(request))
+                if answer.hang_up:
+                    return
+
+    def past_the_script(self) -> None:
+        if self.after == "silent":
+            self.stopping.wait()  # took the request, never answers
+        elif self.after == "crash":  # stop listening first: a reconnection is refused
+            self.stopping.set()
+            self.accepting.join(5)
+        # and then hang up on a request it read, without a word
+
+    def requests(self, method: str | None = None) -> list[Seen]:
+        """Return what it was sent (only requests of ``method`` if given)."""
+        with self.lock:
+            return [seen for seen in self.received if method in (None, seen.method)]

@@ -18,7 +18,7 @@ import pytest
 
 from httpkit import Request, Response, json_response
 from stack.launcher import Stack, plan
-from tests.fakes import Answer, Lab
+from tests.fakes import Lab, Responder
 from tests.harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def test_functional_and_load_pass_against_the_whole_stack(lb_url: str, tmp_path:
 UUID4_HEX = re.compile(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
 
 
-def fake_api() -> Answer:
+def fake_api() -> Responder:
     """Answer as the API does, just enough for a load run: every account, log-in, tweet and
     like succeeds, and every read is an empty 200."""
     ids = count(1)

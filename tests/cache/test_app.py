@@ -10,7 +10,7 @@ import pytest
 
 from cache.app import Config, make_server
 from httpkit import Request, Response, Upstream, UpstreamResponse, json_response
-from tests.fakes import (Answer, FakeClock, FakeUpstream, Lab, closed_port_address, numbered,
+from tests.fakes import (FakeClock, FakeUpstream, Lab, Responder, closed_port_address, numbered,
                          wait_until)
 
 StartCache = Callable[..., Upstream]
@@ -62,14 +62,14 @@ def error_code(answer: UpstreamResponse) -> str:
     return code
 
 
-def answering(status: int, body: bytes = b"{}", *headers: tuple[str, str]) -> Answer:
+def answering(status: int, body: bytes = b"{}", *headers: tuple[str, str]) -> Responder:
     """An upstream answer: always this status, body and headers."""
     def answer(request: Request) -> Response:
         return Response(status, body, [("Content-Type", "application/json"), *headers])
     return answer
 
 
-def held_at(gate: threading.Event, methods: frozenset[str], then: Answer) -> Answer:
+def held_at(gate: threading.Event, methods: frozenset[str], then: Responder) -> Responder:
     """An upstream answer that keeps requests of ``methods`` waiting until ``gate`` opens."""
     def answer(request: Request) -> Response:
         if request.method in methods:
@@ -157,7 +157,7 @@ def test_a_no_cache_request_fetches_afresh_and_replaces_the_entry(
     answering(201, b"{}"),
 ], ids=["no-store", "private", "no-store-mixed-case", "set-cookie", "404", "500", "201"])
 def test_answers_that_may_not_be_stored_are_never_stored(
-        cache: Upstream, upstream: FakeUpstream, answer: Answer) -> None:
+        cache: Upstream, upstream: FakeUpstream, answer: Responder) -> None:
     upstream.answer = answer
     first, second = get(cache, "/tweets/1"), get(cache, "/tweets/1")
     assert [x_cache(first), x_cache(second)] == ["MISS", "MISS"]

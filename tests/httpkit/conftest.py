@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from httpkit import Router, Server
-from tests.httpkit.helpers import (Answer, ScriptedUpstream, StartServer, StartUpstream,
-                                   demo_router)
+from tests.fakes import Lab
+from tests.httpkit.helpers import StartServer, StartUpstream, demo_router
 from tests.harness import start_in_thread, stop_thread
 
 
@@ -42,16 +42,6 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture
-def start_upstream() -> Iterator[StartUpstream]:
-    """Start scripted fake upstreams; all are stopped afterwards."""
-    started: list[ScriptedUpstream] = []
-
-    def start(*script: Answer) -> ScriptedUpstream:
-        upstream = ScriptedUpstream(list(script))
-        upstream.start()
-        started.append(upstream)
-        return upstream
-
-    yield start
-    for upstream in started:
-        upstream.stop()
+def start_upstream(lab: Lab) -> StartUpstream:
+    """Start scripted fake upstreams (``start(*answers)``); all are stopped afterwards."""
+    return lab.scripted_upstream

@@ -4,28 +4,30 @@
 - ``CountingServer``: an ``httpkit.Server`` that counts the connections it accepts and signals
   each one it closes, so tests assert on what the server side saw without sleeping;
   ``WriteRecordingServer`` keeps a copy of every write its connections make.
-- ``RawConnection``: a client on a bare socket with its own small HTTP/1.1 parser (independent
-  of ``httpkit.wire``), for wire-level tests.
-- ``ScriptedUpstream``: a fake upstream on a bare socket that answers each request with the
-  next scripted bytes, for client tests that need odd framing or silence.
+- ``RawConnection``: a client on a bare socket reading answers by hand (the header fields with
+  ``tests.harness.read_fields``, independent of ``httpkit.wire``), for wire-level tests.
+
+The scripted fake upstream on a bare socket, for client tests that need odd framing or
+silence, is ``tests.harness.ScriptedUpstream`` (the ``start_upstream`` fixture).
 """
 from __future__ import annotations
 
 import json
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from collections.abc import Callable
 from typing import Any
 
 from httpkit import HTTPError, Request, Response, Router, Server, json_response, optional, require
 from httpkit.server import Handler
+from tests.harness import ScriptedUpstream, read_fields
 
 SECRET = "the database password is hunter2"  # what a crashing handler must never leak
 
 StartServer = Callable[..., Server]  # the start_server fixture: (router=None, **options)
-StartUpstream = Callable[..., "ScriptedUpstream"]  # the start_upstream fixture: (*answers)
+StartUpstream = Callable[..., ScriptedUpstream]  # the start_upstream fixture: (*answers)
 
 
 # --- the demo service ----------------------------------------------------------------------
@@ -182,10 +184,7 @@ class RawConnection:
         assert status_line, "the server closed the connection instead of answering"
         version, status, reason = status_line.rstrip("\r\n").split(" ", 2)
         assert version == "HTTP/1.1", status_line
-        headers: dict[str, str] = {}
-        while (line := self.file.readline().decode("latin-1")) not in ("\r\n", ""):
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        headers = read_fields(self.file)
         response = RawResponse(int(status), reason, headers)
         if not head_only and "content-length" in headers:
             response.body = self.file.read(int(headers["content-length"]))
@@ -225,93 +224,3 @@ def chunked(*pieces: bytes) -> bytes:
     """Encode pieces as a chunked body, with a chunk extension and a trailer field."""
     body = b"".join(b"%x;note=ignored\r\n%s\r\n" % (len(piece), piece) for piece in pieces)
     return body + b"0\r\nX-Trailer: ignored\r\n\r\n"
-
-
-# --- a scripted upstream on a bare socket ----------------------------------------------------
-
-@dataclass
-class Answer:
-    """What the fake upstream sends after reading one request, and whether it then hangs up."""
-
-    reply: bytes
-    hang_up: bool = False
-
-
-@dataclass
-class ReceivedRequest:
-    request_line: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class ScriptedUpstream:
-    """Accept connections one at a time; answer the n-th request with the n-th Answer. Once
-    the script runs out it reads the next request and never answers (until stopped)."""
-
-    script: list[Answer]
-    received: list[ReceivedRequest] = field(default_factory=list)
-    accepted: int = 0
-
-    def __post_init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)  # so the accept loop notices a stop promptly
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.connection: socket.socket | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.listener.getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.connection is not None:
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)  # wakes a read that waits for a client
-            except OSError:
-                pass  # already closed
-        self.thread.join(timeout=5)
-        self.listener.close()
-
-    def run(self) -> None:
-        script = iter(self.script)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            self.accepted += 1
-            self.connection = conn
-            with conn, conn.makefile("rb") as rfile:
-                self.serve_connection(conn, rfile, script)
-
-    def serve_connection(self, conn: socket.socket, rfile: Any, script: Any) -> None:
-        while True:
-            request = read_request(rfile)
-            if request is None:
-                return
-            self.received.append(request)
-            answer = next(script, None)
-            if answer is None:
-                self.stopping.wait()  # the silent upstream: took the request, never answers
-                return
-            conn.sendall(answer.reply)
-            if answer.hang_up:
-                return
-
-
-def read_request(rfile: Any) -> ReceivedRequest | None:
-    request_line = rfile.readline().decode("latin-1").rstrip("\r\n")
-    if not request_line:
-        return None
-    headers: dict[str, str] = {}
-    while (line := rfile.readline().decode("latin-1")) not in ("\r\n", ""):
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = rfile.read(int(headers.get("content-length", "0")))
-    return ReceivedRequest(request_line, headers, body)

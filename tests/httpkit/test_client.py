@@ -11,8 +11,8 @@ from http import HTTPStatus
 import pytest
 
 from httpkit import Upstream, UpstreamError, UpstreamTimeout, client
-from tests.httpkit.helpers import (Answer, CountingServer, ScriptedUpstream, StartServer,
-                                   StartUpstream)
+from tests.harness import Answer, ScriptedUpstream
+from tests.httpkit.helpers import CountingServer, StartServer, StartUpstream
 
 
 def ok(body: bytes = b"ok", *header_lines: bytes) -> bytes:

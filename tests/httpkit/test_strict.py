@@ -11,7 +11,8 @@ from http import HTTPStatus
 import pytest
 
 from httpkit import Server, Upstream, UpstreamError, wire
-from tests.httpkit.helpers import (Answer, RawConnection, RawResponse, StartUpstream, chunked,
+from tests.harness import Answer
+from tests.httpkit.helpers import (RawConnection, RawResponse, StartUpstream, chunked,
                                    request_bytes)
 
 
