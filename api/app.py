@@ -58,7 +58,7 @@ UNLOGGED = frozenset({"/healthz", "/_changes"})
 TWEET_ID = "{id:[0-9]+}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 8200
@@ -81,19 +81,22 @@ class Config:
     @classmethod
     def from_env(cls) -> Config:
         """Read the configuration from the environment."""
-        return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0),
-                   env_str("STORE_URL", cls.store_url), env_str("DATA_DIR", cls.data_dir),
-                   env_str("SECRET_KEY", ""), env_float("TOKEN_TTL_S", cls.token_ttl, 1),
-                   env_float("TOKEN_CHECK_S", cls.token_check, 0),
-                   env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
-                   scrypt_cost(env_int("SCRYPT_N", auth.SCRYPT_N, 2)),
-                   env_bool("LOG_REQUESTS", False), env_bool("LIKE_BATCHING", True),
-                   env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
-                   env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0),
-                   env_float("LIKE_PUBLISH_S", cls.like_publish, 0),
-                   env_float("FEED_COALESCE_S", cls.feed_coalesce, 0),
-                   env_float("IDEMPOTENCY_WINDOW_S", cls.idempotency_window, 1),
-                   FailFast.from_env("api"))
+        return cls(host=env_str("HOST", cls.host), port=env_int("PORT", cls.port, 0),
+                   store_url=env_str("STORE_URL", cls.store_url),
+                   data_dir=env_str("DATA_DIR", cls.data_dir),
+                   secret_key=env_str("SECRET_KEY", ""),
+                   token_ttl=env_float("TOKEN_TTL_S", cls.token_ttl, 1),
+                   token_check=env_float("TOKEN_CHECK_S", cls.token_check, 0),
+                   timeout=env_float("UPSTREAM_TIMEOUT_S", cls.timeout, 0.1),
+                   scrypt_n=scrypt_cost(env_int("SCRYPT_N", auth.SCRYPT_N, 2)),
+                   log_requests=env_bool("LOG_REQUESTS", False),
+                   like_batching=env_bool("LIKE_BATCHING", True),
+                   like_batch_size=env_int("LIKE_BATCH_SIZE", cls.like_batch_size, 0),
+                   like_max_age=env_float("LIKE_MAX_AGE_S", cls.like_max_age, 0),
+                   like_publish=env_float("LIKE_PUBLISH_S", cls.like_publish, 0),
+                   feed_coalesce=env_float("FEED_COALESCE_S", cls.feed_coalesce, 0),
+                   idempotency_window=env_float("IDEMPOTENCY_WINDOW_S", cls.idempotency_window, 1),
+                   fail_fast=FailFast.from_env("api"))
 
 
 def scrypt_cost(n: int) -> int:
@@ -179,7 +182,7 @@ class Api:
             return json_response(replay.answer, HTTPStatus.CREATED, [*NO_STORE, REPLAYED])
         credentials = None
         if rules.USERNAME.match(username):
-            answer = self.store.call("GET", f"/accounts/{username}/credentials")
+            answer = self.store.fetch("GET", f"/accounts/{username}/credentials")
             credentials = answer.json() if answer.status == 200 else None
         if credentials is None:
             auth.waste_time_like_a_check(password, self.config.scrypt_n)
@@ -200,11 +203,11 @@ class Api:
         claims = self.sessions.check(request.headers.get("authorization"))
         target = f"/token-generations/{claims.account_id}"
         if claims.session:  # this session alone: the account's others go on (see api.auth)
-            ended = self.store.json("POST", f"{target}/ended", {
+            ended = self.store.answer("POST", f"{target}/ended", {
                 "session": claims.session, "until": claims.expiry}, missing="no such account")
         else:  # a token from before session numbers cannot be named alone: end its generation
-            ended = self.store.json("PUT", target, {"through": claims.generation},
-                                    missing="no such account")
+            ended = self.store.answer("PUT", target, {"through": claims.generation},
+                                      missing="no such account")
         self.sessions.ended(claims.account_id, endings(ended))
         return Response(HTTPStatus.NO_CONTENT, headers=NO_STORE)
 
@@ -216,7 +219,7 @@ class Api:
         credentials = self.own_credentials(claims.account_id, known_username(request))
         if not auth.verify_password(old, credentials["password_hash"]):
             raise auth.unauthorized("the current password is wrong", "wrong_password")
-        changed = self.store.json("PUT", f"/accounts/{credentials['username']}/password", {
+        changed = self.store.answer("PUT", f"/accounts/{credentials['username']}/password", {
             "password_hash": auth.hash_password(new, self.config.scrypt_n)},
             missing="no such account")
         # Every older token, of this session and the others: a new generation has none ended.
@@ -365,14 +368,14 @@ class Api:
     def new_session(self, credentials: dict[str, Any]) -> dict[str, Any]:
         """Return a token of a new session in the account's current generation, and the
         account."""
-        account = self.store.json("GET", f"/accounts/{credentials['username']}", fresh=True)
+        account = self.store.answer("GET", f"/accounts/{credentials['username']}", fresh=True)
         self.keep_username(credentials["id"], account["username"])
         return {"token": self.sessions.issue(credentials["id"], credentials["generation"]),
                 "account": account}
 
     def own_credentials(self, account_id: int, username: str) -> dict[str, Any]:
         """Return the credentials of ``username`` if they are the caller's; else 403."""
-        credentials: dict[str, Any] = self.store.json(
+        credentials: dict[str, Any] = self.store.answer(
             "GET", f"/accounts/{username}/credentials", missing="no such account")
         if credentials["id"] != account_id:
             raise HTTPError(HTTPStatus.FORBIDDEN, "you can change only your own password",
@@ -384,8 +387,8 @@ class Api:
         account), else from the store's answer about its tokens."""
         known = self.usernames.get(account_id)
         if known is None:
-            known = self.store.json("GET", f"/token-generations/{account_id}",
-                                    missing="your account no longer exists")["username"]
+            known = self.store.answer("GET", f"/token-generations/{account_id}",
+                                      missing="your account no longer exists")["username"]
             self.keep_username(account_id, known)
         return known
 
@@ -397,7 +400,7 @@ class Api:
         """Read the account's token generation and ended sessions from the store (None: no
         such account)."""
         try:
-            answer = self.store.json("GET", f"/token-generations/{account_id}")
+            answer = self.store.answer("GET", f"/token-generations/{account_id}")
         except HTTPError as err:
             if err.status == HTTPStatus.NOT_FOUND:
                 return None

@@ -40,14 +40,14 @@ class StoreClient:
         self.accesses = 0
         self._lock = threading.Lock()
 
-    def call(self, method: str, target: str, payload: Any = None,
-             fresh: bool = False) -> UpstreamResponse:
+    def fetch(self, method: str, target: str, payload: Any = None,
+              fresh: bool = False) -> UpstreamResponse:
         """Send one request; ``fresh`` asks every cache on the way to skip its copy."""
         with self._lock:
             self.accesses += 1
         headers = {"cache-control": "no-cache"} if fresh else None
         try:
-            answer = self.upstream.call(method, target, payload, headers)
+            answer = self.upstream.fetch(method, target, payload, headers)
         except UpstreamError as err:
             raise StoreUnavailable(failure(err, "the database"), err.sent) from None
         if answer.status == HTTPStatus.INSUFFICIENT_STORAGE:  # nothing was written
@@ -63,8 +63,8 @@ class StoreClient:
                             "upstream_error")
         return answer
 
-    def json(self, method: str, target: str, payload: Any = None, fresh: bool = False,
-             missing: str = "not found") -> Any:
+    def answer(self, method: str, target: str, payload: Any = None, fresh: bool = False,
+               missing: str = "not found") -> Any:
         """Send one request and return its JSON; store errors become API errors."""
         return self.tagged(method, target, payload, fresh, missing)[0]
 
@@ -79,7 +79,7 @@ class StoreClient:
                 missing: str = "not found") -> tuple[Any, list[str], bool]:
         """As ``tagged``, and tell whether the store answered a keyed write it had done
         before with its first answer (Idempotent-Replayed: nothing changed)."""
-        answer = self.call(method, target, payload, fresh)
+        answer = self.fetch(method, target, payload, fresh)
         if answer.status in PASSED_ON:
             raise HTTPError(answer.status, missing if answer.status == 404 else message(answer),
                             code(answer))
@@ -137,7 +137,7 @@ class StoreLikes:
         self.client = client
 
     def stored_likes(self, tweet_id: int) -> int | None:
-        answer = self.client.call("GET", f"/tweets/{tweet_id}")
+        answer = self.client.fetch("GET", f"/tweets/{tweet_id}")
         if answer.status == HTTPStatus.NOT_FOUND:
             return None
         if answer.status != HTTPStatus.OK:
@@ -146,7 +146,7 @@ class StoreLikes:
         return int(answer.json()["likes"])
 
     def apply_batch(self, batch_id: str, likes: dict[int, int]) -> BatchAnswer:
-        result = self.client.json("POST", "/like-batches", {
+        result = self.client.answer("POST", "/like-batches", {
             "batch_id": batch_id, "likes": {str(tweet): count for tweet, count in likes.items()}})
         return BatchAnswer({int(t): int(n) for t, n in result.get("likes", {}).items()},
                            {int(t) for t in result.get("missing", [])},

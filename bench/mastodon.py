@@ -84,12 +84,12 @@ def main() -> None:
         lb = Upstream(f"http://127.0.0.1:{ports['lb']}")
         try:
             stack.start()
-            lb.call("POST", "/accounts", {"username": "reader", "password": "long enough"})
-            token = lb.call("POST", "/sessions", {"username": "reader",
-                                                  "password": "long enough"}).json()["token"]
+            lb.fetch("POST", "/accounts", {"username": "reader", "password": "long enough"})
+            token = lb.fetch("POST", "/sessions", {"username": "reader",
+                                                   "password": "long enough"}).json()["token"]
             auth = {"authorization": f"Bearer {token}"}
             for n in range(40):
-                lb.call("POST", "/tweets", {"text": f"tweet {n} #bench"}, auth)
+                lb.fetch("POST", "/tweets", {"text": f"tweet {n} #bench"}, auth)
             gateway = f"http://127.0.0.1:{ports['mastodon']}"
             rows = [measure("gateway: /api/v1/timelines/public", gateway,
                             "/api/v1/timelines/public?limit=20", auth, lb, args.reads,

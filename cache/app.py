@@ -53,7 +53,7 @@ NO_STORE = [("Cache-Control", "no-store")]
 SURROGATE_KEY_LOWER = SURROGATE_KEY.lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     name: str = "cache"
     host: str = "127.0.0.1"

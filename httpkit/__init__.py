@@ -7,7 +7,8 @@ from httpkit.client import Upstream, UpstreamError, UpstreamResponse, UpstreamTi
 from httpkit.errors import HTTPError
 from httpkit.messages import Request, Response, json_response, optional, page_params, require
 from httpkit.routing import Router
-from httpkit.server import Server, serve
+from httpkit.process import serve
+from httpkit.server import Server
 
 __all__ = [
     "HTTPError", "Request", "Response", "Router", "Server", "Upstream", "UpstreamError",

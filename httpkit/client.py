@@ -240,8 +240,8 @@ class Upstream:
         conn = Connection(self.host, self.port, self.connect_timeout, self.read_timeout)
         return self._exchange(conn, method, data, kept=False, ticket=ticket)
 
-    def call(self, method: str, target: str, payload: Any = None,
-             headers: wire.Headers | None = None) -> UpstreamResponse:
+    def fetch(self, method: str, target: str, payload: Any = None,
+              headers: wire.Headers | None = None) -> UpstreamResponse:
         """Send a JSON request (``payload`` None sends no body)."""
         body = b""
         all_headers = dict(headers or {})

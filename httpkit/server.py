@@ -1,24 +1,22 @@
-"""The HTTP server every service runs: ThreadingHTTPServer with a lean HTTP/1.1 handler.
+"""The HTTP server every service runs: a threading TCP server with a lean HTTP/1.1 handler.
 
-Why not the stock ``BaseHTTPRequestHandler`` request cycle: with keep-alive it writes the
-headers and the body in two ``send`` calls, and Nagle's algorithm plus the client's delayed ACK
-then stall every response by ~40 ms (measured: 650 req/s against 13,900 req/s with one write).
-Here each response goes out in one write with TCP_NODELAY, and headers are parsed by
-``httpkit.wire`` instead of the ``email`` package.
+Hand-written rather than ``BaseHTTPRequestHandler``'s cycle because it measurably pays on
+every hop (``bench/stdlib_http.py``, docs/REPORT.md §14): the stock cycle parses headers with
+the ``email`` package, and even set up for one write per answer (``wbufsize = -1``,
+``disable_nagle_algorithm``) it serves about half the requests a second. Each answer here goes
+out in one ``sendall`` with TCP_NODELAY (RFC 9112 framing from ``httpkit.wire``); running the
+server as a process (signals, pre-forked workers, the launcher's lifeline) is
+``httpkit.process``.
 """
 from __future__ import annotations
 
 import logging
-import os
-import select
-import signal
 import socket
 import socketserver
 import threading
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -33,25 +31,27 @@ BODYLESS_STATUSES = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
 DRAIN_S = 10.0  # how long a stopping server waits for the requests under way
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(socketserver.BaseRequestHandler):
     """Read requests off one connection and answer each through ``server.respond``."""
 
-    protocol_version = "HTTP/1.1"
     server: Server
+    request: socket.socket
     unread = 0  # a declared body length not read yet
     announce_keep_alive = False
+    close_connection = True
+    requestline = ""
 
     def setup(self) -> None:
-        # Not StreamRequestHandler.setup: the makefile() reader and writer it builds for every
-        # connection would go unused, since requests are read by SocketReader and responses
-        # written whole with sendall.
         self.connection = self.request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         wire.set_timeouts(self.connection, self.server.idle_timeout)  # frees idle clients
         self.reader = wire.SocketReader(self.connection)
 
-    def finish(self) -> None:
-        """Nothing to flush: every response already went out whole."""
+    def handle(self) -> None:
+        """Answer requests on this connection until one of them ends it (RFC 9112 §9.3)."""
+        self.handle_one_request()
+        while not self.close_connection:
+            self.handle_one_request()
 
     def handle_one_request(self) -> None:
         self.close_connection = True
@@ -177,10 +177,11 @@ def phrase(status: int) -> str:
         return "Unknown"
 
 
-class Server(ThreadingHTTPServer):
+class Server(socketserver.ThreadingTCPServer):
     """A threaded HTTP/1.1 server that routes requests through a ``Router``."""
 
     daemon_threads = True
+    allow_reuse_address = True  # a restarted service binds its port at once (as HTTPServer)
     request_queue_size = 128  # listen backlog: bursts of new connections are not refused
 
     def __init__(self, address: tuple[str, int], router: Router, *, name: str = "service",
@@ -207,8 +208,7 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def server_bind(self) -> None:
-        # HTTPServer.server_bind would call socket.getfqdn, a DNS lookup that can hang.
-        socketserver.TCPServer.server_bind(self)
+        super().server_bind()
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
@@ -315,151 +315,3 @@ class Server(ThreadingHTTPServer):
         for hook in hooks:
             hook()
         super().server_close()
-
-
-def serve(server: Server, workers: int = 1) -> None:
-    """Serve until SIGINT or SIGTERM, then stop accepting, run close hooks and return.
-
-    With ``workers`` > 1 the process forks that many copies sharing the listening socket
-    (pre-fork, as nginx does) and only watches them (``serve_workers``): each is a whole
-    server with its own threads and state, and the kernel hands each new connection to one
-    of them. A stateless proxy (lb) gains from it; a service with state in memory (api,
-    caches) must keep one worker.
-    """
-    if workers > 1:
-        serve_workers(server, workers)
-        return
-    stop = stopper(server)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    lifeline = os.environ.get("LAUNCHER_FD", "")
-    if lifeline.isdigit():
-        threading.Thread(target=stop_when_launcher_gone, args=(int(lifeline), stop, server.name),
-                         name="launcher-watch", daemon=True).start()
-    log.info("%s: listening on %s (1 worker)", server.name, server.url)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        log.info("%s: stopped", server.name)
-
-
-def stopper(server: Server) -> Callable[[int, object], None]:
-    """Return a signal handler that stops ``server`` once (from any thread)."""
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: object) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            log.info("%s: stopping", server.name)
-            threading.Thread(target=server.shutdown, daemon=True).start()
-    return stop
-
-
-def serve_workers(server: Server, workers: int) -> None:
-    """Fork ``workers`` servers sharing this process's listening socket and watch them: one
-    that dies is replaced by a new one under its number, a stop is passed on to all, and all
-    stop when the launcher is gone. This process serves nothing and starts no thread, so it
-    can fork safely at any time."""
-    # Every worker wakes for each new connection; one wins the accept. Non-blocking, the
-    # others return to their loop instead of blocking in accept() (and missing a stop).
-    server.socket.setblocking(False)
-    master = os.getpid()
-    children: dict[int, int] = {}  # pid -> worker number
-    started: dict[int, float] = {}  # worker number -> when its current process began
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            log.info("%s: stopping %d workers", server.name, len(children))
-            for pid in children:
-                os.kill(pid, signal.SIGTERM)
-
-    def fork(number: int) -> None:
-        pid = os.fork()
-        if pid == 0:
-            run_worker(server, number, master)  # never returns
-        children[pid] = number
-        started[number] = time.monotonic()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    for number in range(workers):
-        fork(number)
-    log.info("%s: listening on %s (%d workers)", server.name, server.url, workers)
-    lifeline = int(os.environ.get("LAUNCHER_FD", "-1") or -1)
-    while children:
-        if lifeline >= 0 and not stopping and launcher_gone(lifeline, 0.2):
-            lifeline = -1
-            wait_out_stop_delay(server.name)
-            stop(signal.SIGTERM, None)
-        elif lifeline < 0 or stopping:
-            time.sleep(0.2)
-        while children and (ended := os.waitpid(-1, os.WNOHANG))[0]:
-            pid, status = ended
-            number = children.pop(pid)
-            if stopping:
-                continue
-            log.warning("%s: worker %d (PID %d) ended with status %d; starting another",
-                        server.name, number, pid, os.waitstatus_to_exitcode(status))
-            if time.monotonic() - started[number] < 1.0:
-                time.sleep(1.0)  # one dying at once again and again must not spin
-            fork(number)
-    server.server_close()
-    log.info("%s: stopped", server.name)
-
-
-def run_worker(server: Server, number: int, master: int) -> None:
-    """Serve as worker ``number`` until told to stop or orphaned; then end the process."""
-    server.worker = number
-    stop = stopper(server)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master passes a stop on
-    signal.signal(signal.SIGTERM, stop)
-    threading.Thread(target=stop_when_orphaned, args=(master, stop), name="parent-watch",
-                     daemon=True).start()
-    status = 0
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except BaseException:
-        log.exception("%s: worker %d failed", server.name, number)
-        status = 1
-    finally:
-        server.server_close()
-        os._exit(status)  # a worker never returns into its master's code
-
-
-def launcher_gone(fd: int, timeout: float) -> bool:
-    """Tell whether the launcher's pipe reads end-of-file within ``timeout`` seconds."""
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable) and not os.read(fd, 64)
-    except (OSError, ValueError):  # no such pipe here (the variable copied by hand): never
-        time.sleep(timeout)
-        return False
-
-
-def wait_out_stop_delay(name: str) -> None:
-    """Wait LAUNCHER_STOP_DELAY_S, so that the services in front of this one stop first."""
-    delay = float(os.environ.get("LAUNCHER_STOP_DELAY_S", "0") or 0)
-    log.warning("%s: the launcher is gone; stopping in %g s", name, delay)
-    time.sleep(delay)
-
-
-def stop_when_orphaned(parent: int, stop: Callable[[int, object], None]) -> None:
-    """Stop this worker once its parent is gone (killed with no chance to relay a stop), so
-    that no orphan keeps the port."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    stop(signal.SIGTERM, None)
-
-
-def stop_when_launcher_gone(fd: int, stop: Callable[[int, object], None], name: str) -> None:
-    """Stop gracefully once the launcher that started this service has died: the pipe whose
-    write end only it holds then reads end-of-file (``stack.launcher``). The wait set in
-    LAUNCHER_STOP_DELAY_S lets the services in front stop first."""
-    while not launcher_gone(fd, 1.0):
-        pass
-    wait_out_stop_delay(name)
-    stop(signal.SIGTERM, None)

@@ -48,7 +48,7 @@ WORKERS = min(2, os.cpu_count() or 1)  # the lb is stateless, so it can use a se
 Resolver = Callable[[str, int], list[str]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -71,10 +71,13 @@ class Config:
         strategy = env_str("LB_STRATEGY", cls.strategy).lower().replace("-", "_")
         if strategy not in STRATEGIES:
             raise ConfigError(f"LB_STRATEGY={strategy!r} must be one of {', '.join(STRATEGIES)}")
-        return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0), upstreams, strategy,
-                   env_float("LB_HEALTH_S", 1.0, 0.05), env_float("LB_RESOLVE_S", 5.0, 0.1),
-                   env_float("UPSTREAM_TIMEOUT_S", 15.0, 0.1), env_bool("LOG_REQUESTS", False),
-                   env_int("LB_WORKERS", WORKERS, 1), FailFast.from_env("lb"))
+        return cls(host=env_str("HOST", cls.host), port=env_int("PORT", cls.port, 0),
+                   upstreams=upstreams, strategy=strategy,
+                   health_interval=env_float("LB_HEALTH_S", 1.0, 0.05),
+                   resolve_interval=env_float("LB_RESOLVE_S", 5.0, 0.1),
+                   timeout=env_float("UPSTREAM_TIMEOUT_S", 15.0, 0.1),
+                   log_requests=env_bool("LOG_REQUESTS", False),
+                   workers=env_int("LB_WORKERS", WORKERS, 1), fail_fast=FailFast.from_env("lb"))
 
 
 def split_host_port(name: str) -> tuple[str, int]:

@@ -78,7 +78,7 @@ EMPTY_FOR_ALL = ("custom_emojis", "trends", "trends/tags", "trends/statuses", "t
                  "instance/domain_blocks")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 8500
@@ -204,7 +204,7 @@ class Gateway:
     # -- instance and apps -----------------------------------------------------------------
 
     def health(self, request: Request) -> Response:
-        answer = self.send("GET", "/healthz")
+        answer = self.fetch("GET", "/healthz")
         if answer.status != 200:
             raise unavailable()
         return json_response({"status": "ok"}, headers=NO_STORE)
@@ -243,7 +243,7 @@ class Gateway:
                 or not username or not password:
             return pages.login_form(app.name, scope, carried, error="Enter your username "
                                     "and password.", status=HTTPStatus.BAD_REQUEST)
-        answer = self.send("POST", "/sessions", {"username": username, "password": password})
+        answer = self.fetch("POST", "/sessions", {"username": username, "password": password})
         if answer.status == HTTPStatus.UNAUTHORIZED:
             return pages.login_form(app.name, scope, carried, username,
                                     "Wrong username or password.", HTTPStatus.UNAUTHORIZED)
@@ -290,8 +290,8 @@ class Gateway:
             username, password = form.get("username"), form.get("password")
             if not isinstance(username, str) or not isinstance(password, str):
                 raise oauth.oauth_error("invalid_request", "Send username and password.")
-            answer = self.send("POST", "/sessions", {"username": username,
-                                                     "password": password})
+            answer = self.fetch("POST", "/sessions", {"username": username,
+                                                      "password": password})
             if answer.status == HTTPStatus.UNAUTHORIZED:
                 raise oauth.oauth_error("invalid_grant", "Wrong username or password.")
             token, scope = self.answered(answer)["token"], " ".join(asked)
@@ -304,14 +304,14 @@ class Gateway:
         self.apps.check(form.get("client_id"), form.get("client_secret"))
         token = form.get("token")
         if isinstance(token, str) and token:
-            self.send("DELETE", "/sessions", headers={"authorization": f"Bearer {token}"})
+            self.fetch("DELETE", "/sessions", headers={"authorization": f"Bearer {token}"})
         return json_response({}, headers=NO_STORE)  # RFC 7009 §2.2: 200 whatever the token
 
     # -- accounts ------------------------------------------------------------------------
 
     def verify_credentials(self, request: Request) -> Response:
         me = self.who(request)
-        account = self.fetch(f"/accounts/{quote(me['username'])}", fresh=True)
+        account = self.read(f"/accounts/{quote(me['username'])}", fresh=True)
         self.authors.put(account["username"], account)
         return json_response(self.site.credential_account(account), headers=NO_STORE)
 
@@ -370,55 +370,55 @@ class Gateway:
         key = request.headers.get("idempotency-key")
         if key:
             headers["idempotency-key"] = key
-        tweet = self.answered(self.send("POST", "/tweets", {"text": status_text(form)},
-                                        headers))
+        tweet = self.answered(self.fetch("POST", "/tweets", {"text": status_text(form)},
+                                         headers))
         self.wrote.put(digest(request), True)
         return json_response(self.status_of(tweet), headers=NO_STORE)
 
     def status(self, request: Request) -> Response:
-        tweet = self.fetch(f"/tweets/{request.params['id']}", fresh=self.fresh(request),
-                           missing="no such status")
+        tweet = self.read(f"/tweets/{request.params['id']}", fresh=self.fresh(request),
+                          missing="no such status")
         return json_response(self.status_of(tweet))
 
     def edit_status(self, request: Request) -> Response:
         form = fields(request)
         check_plain(form)
-        tweet = self.answered(self.send("PUT", f"/tweets/{request.params['id']}",
-                                        {"text": status_text(form)},
-                                        self.bearer(request)), "no such status")
+        tweet = self.answered(self.fetch("PUT", f"/tweets/{request.params['id']}",
+                                         {"text": status_text(form)},
+                                         self.bearer(request)), "no such status")
         self.wrote.put(digest(request), True)
         return json_response(self.status_of(tweet), headers=NO_STORE)
 
     def delete_status(self, request: Request) -> Response:
         headers = {**self.bearer(request), "prefer": "return=representation"}
-        tweet = self.answered(self.send("DELETE", f"/tweets/{request.params['id']}",
-                                        headers=headers), "no such status")
+        tweet = self.answered(self.fetch("DELETE", f"/tweets/{request.params['id']}",
+                                         headers=headers), "no such status")
         self.wrote.put(digest(request), True)
         # Mastodon answers the deleted status with its text, for "delete and redraft".
         return json_response(self.status_of(tweet, source=True), headers=NO_STORE)
 
     def status_source(self, request: Request) -> Response:
-        tweet = self.fetch(f"/tweets/{request.params['id']}", fresh=True,
-                           missing="no such status")
+        tweet = self.read(f"/tweets/{request.params['id']}", fresh=True,
+                          missing="no such status")
         return json_response({"id": str(tweet["id"]), "text": tweet["text"],
                               "spoiler_text": ""}, headers=NO_STORE)
 
     def context(self, request: Request) -> Response:
-        self.fetch(f"/tweets/{request.params['id']}", missing="no such status")
+        self.read(f"/tweets/{request.params['id']}", missing="no such status")
         return json_response({"ancestors": [], "descendants": []})  # there are no replies
 
     def nobody_on_status(self, request: Request) -> Response:
-        self.fetch(f"/tweets/{request.params['id']}", missing="no such status")
+        self.read(f"/tweets/{request.params['id']}", missing="no such status")
         return json_response([])  # favourites are anonymous; there are no boosts
 
     def favourite(self, request: Request) -> Response:
         self.who(request)  # the API needs no token to like, but a Mastodon client sends one
         key = request.headers.get("idempotency-key")
-        liked = self.answered(self.send("POST", f"/tweets/{request.params['id']}/like",
-                                        headers={"idempotency-key": key} if key else {}),
+        liked = self.answered(self.fetch("POST", f"/tweets/{request.params['id']}/like",
+                                         headers={"idempotency-key": key} if key else {}),
                               "no such status")
         self.wrote.put(digest(request), True)
-        tweet = self.fetch(f"/tweets/{liked['id']}", fresh=True, missing="no such status")
+        tweet = self.read(f"/tweets/{liked['id']}", fresh=True, missing="no such status")
         status = self.status_of({**tweet, "likes": max(tweet["likes"], liked["likes"])})
         status["favourited"] = True  # this client just gave one
         return json_response(status, headers=NO_STORE)
@@ -468,13 +468,13 @@ class Gateway:
             if kind in (None, "accounts"):
                 results["accounts"] = self.find_accounts(q, wanted)
             if kind in (None, "statuses"):
-                page = self.fetch(f"/tweets/search?{urlencode({'q': q, 'limit': wanted})}",
-                                  fresh=self.fresh(request))
+                page = self.read(f"/tweets/search?{urlencode({'q': q, 'limit': wanted})}",
+                                 fresh=self.fresh(request))
                 results["statuses"] = self.statuses_of(page)
             if kind in (None, "hashtags"):
                 prefix = q.strip().lstrip("#")
                 if prefix and len(prefix) <= 100:
-                    found = self.fetch(f"/hashtags?{urlencode({'q': prefix, 'limit': wanted})}")
+                    found = self.read(f"/hashtags?{urlencode({'q': prefix, 'limit': wanted})}")
                     results["hashtags"] = [self.site.tag(tag["tag"])
                                            for tag in found["hashtags"]]
         return json_response({name: items[offset:offset + limit]
@@ -484,7 +484,7 @@ class Gateway:
         name = request.params["tag"].lstrip("#").lower()
         if not name or len(name) > 100:
             raise HTTPError(HTTPStatus.NOT_FOUND, "no status carries this hashtag")
-        found = self.fetch(f"/hashtags?{urlencode({'q': name, 'limit': 100})}")
+        found = self.read(f"/hashtags?{urlencode({'q': name, 'limit': 100})}")
         if not any(tag["tag"] == name for tag in found["hashtags"]):
             raise HTTPError(HTTPStatus.NOT_FOUND, "no status carries this hashtag")
         return json_response(self.site.tag(name))
@@ -534,8 +534,8 @@ class Gateway:
         elif since_id is not None:  # the newest first, down to since_id
             params["after"] = str(since_id)
             params.setdefault("cursor", str(MAX_ID))
-        page = self.fetch(f"{path}?{urlencode(params)}", fresh=self.fresh(request),
-                          missing="Record not found")
+        page = self.read(f"{path}?{urlencode(params)}", fresh=self.fresh(request),
+                         missing="Record not found")
         return self.listed(request, self.statuses_of(page), page.get("next"))
 
     def listed(self, request: Request, items: list[dict[str, Any]],
@@ -568,7 +568,7 @@ class Gateway:
         username = tweet["author"]
         known = self.authors.get(username.lower())
         if known is None:
-            answer = self.send("GET", f"/accounts/{quote(username)}")
+            answer = self.fetch("GET", f"/accounts/{quote(username)}")
             if answer.status == HTTPStatus.OK:
                 known = answer.json()
             else:  # deleted since, or the API is struggling: what the tweet itself says
@@ -578,8 +578,8 @@ class Gateway:
         return known
 
     def api_account(self, username: str) -> dict[str, Any]:
-        account: dict[str, Any] = self.fetch(f"/accounts/{quote(username)}",
-                                             missing="Record not found")
+        account: dict[str, Any] = self.read(f"/accounts/{quote(username)}",
+                                            missing="Record not found")
         self.authors.put(username.lower(), account)
         return account
 
@@ -592,7 +592,7 @@ class Gateway:
             name = local
         if not name:
             return []
-        found = self.fetch(f"/accounts/search?{urlencode({'q': name, 'limit': min(limit, 100)})}")
+        found = self.read(f"/accounts/search?{urlencode({'q': name, 'limit': min(limit, 100)})}")
         return [self.site.account(account) for account in found["accounts"]]
 
     def local_name(self, acct: str) -> str:
@@ -605,7 +605,7 @@ class Gateway:
 
     def who(self, request: Request) -> dict[str, Any]:
         """Return whose token the request carries ({account_id, username}), or raise 401."""
-        return self.answered(self.send("GET", "/sessions", headers=self.bearer(request)))
+        return self.answered(self.fetch("GET", "/sessions", headers=self.bearer(request)))
 
     def bearer(self, request: Request) -> dict[str, str]:
         """Return the request's Authorization header to pass on, or raise 401 without one."""
@@ -619,15 +619,15 @@ class Gateway:
         """Tell whether this client wrote something lately, so its reads skip the caches."""
         return bool(request.headers.get("authorization")) and bool(self.wrote.get(digest(request)))
 
-    def fetch(self, target: str, fresh: bool = False, missing: str = "Record not found") -> Any:
+    def read(self, target: str, fresh: bool = False, missing: str = "Record not found") -> Any:
         """Read ``target`` from the API without the client's token, so caches may answer."""
         headers = {"cache-control": "no-cache"} if fresh else {}
-        return self.answered(self.send("GET", target, headers=headers), missing)
+        return self.answered(self.fetch("GET", target, headers=headers), missing)
 
-    def send(self, method: str, target: str, payload: Any = None,
-             headers: dict[str, str] | None = None) -> UpstreamResponse:
+    def fetch(self, method: str, target: str, payload: Any = None,
+              headers: dict[str, str] | None = None) -> UpstreamResponse:
         try:
-            return self.api.call(method, target, payload, headers)
+            return self.api.fetch(method, target, payload, headers)
         except UpstreamError:
             raise unavailable() from None
 

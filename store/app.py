@@ -61,7 +61,7 @@ ID = "{id:[0-9]+}"
 REPLAYED = ("Idempotent-Replayed", "true")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = 8400
@@ -71,8 +71,9 @@ class Config:
     @classmethod
     def from_env(cls) -> Config:
         """Read the configuration from the environment."""
-        return cls(env_str("HOST", cls.host), env_int("PORT", cls.port, 0),
-                   env_str("DATA_DIR", cls.data_dir), env_bool("LOG_REQUESTS", False))
+        return cls(host=env_str("HOST", cls.host), port=env_int("PORT", cls.port, 0),
+                   data_dir=env_str("DATA_DIR", cls.data_dir),
+                   log_requests=env_bool("LOG_REQUESTS", False))
 
 
 class StoreApp:

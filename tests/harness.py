@@ -1,5 +1,6 @@
 """The test harness, for tests and benchmarks: free loopback ports, servers run in a thread,
-and a scripted fake upstream on a bare socket (with the one hand-written request parser).
+a scripted fake upstream on a bare socket (with the one hand-written request parser), and the
+whole stack as real processes.
 
 - ``free_ports``/``free_port``, ``start_in_thread``/``stop_thread``.
 - ``Seen`` (one request as an upstream received it) and ``read_request``, which reads one off
@@ -7,21 +8,33 @@ and a scripted fake upstream on a bare socket (with the one hand-written request
 - ``ScriptedUpstream``: accepts connections on a bare socket and answers the n-th request with
   the n-th scripted ``Answer``, for misbehaviour no HTTP server would allow (odd framing,
   silence, hanging up after reading a request, dying).
+- ``running_stack``: the stack started as `make run` starts it (stack.launcher's ``plan`` and
+  ``Stack``: real processes, each waited for until healthy) on free loopback ports, and
+  stopped on the way out; ``stack_ports`` and ``stack_env`` for a test that runs the
+  launcher itself.
 
 Not part of any service: the services never pick their own ports or serve in a thread.
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Literal
 
 from httpkit import Server
+from stack.launcher import Service, Stack, default_ports, plan
 
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+FRONT_ENDS = ("web", "mastodon")  # what plan starts only when given a port
+# What plan (or the launcher) wires into each service: never taken from our own environment.
+WIRED = ("HOST", "PORT", "STORE_URL", "UPSTREAM_URL", "LB_UPSTREAMS", "API_URL",
+         "MASTODON_PUBLIC_URL", "WEB_PUBLIC_URL")
 
 
 def free_ports(names: list[str], consecutive: dict[str, int] | None = None,
@@ -209,3 +222,56 @@ class ScriptedUpstream:
         """Return what it was sent (only requests of ``method`` if given)."""
         with self.lock:
             return [seen for seen in self.received if method in (None, seen.method)]
+
+
+# --- the whole stack as real processes ----------------------------------------------------------
+
+def stack_ports(caches: int = 2, front: tuple[str, ...] = FRONT_ENDS) -> dict[str, int]:
+    """Pick free ports for every service of ``default_ports`` (the front ends only as
+    ``front`` names them), a run of ``caches`` for the caches."""
+    names = [name for name in default_ports() if name not in FRONT_ENDS or name in front]
+    return free_ports(names, {"cache": caches})
+
+
+def stack_env(data_dir: Path, **env: str) -> dict[str, str]:
+    """Return our environment for a stack's processes: without what the launcher wires, this
+    checkout on PYTHONPATH, DATA_DIR, cheap password hashing, and ``env`` on top."""
+    inherited = {name: value for name, value in os.environ.items() if name not in WIRED}
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), inherited.get("PYTHONPATH")]))
+    # SCRYPT_N only makes sign-up and log-in cheap; everything else keeps its defaults.
+    return {**inherited, "DATA_DIR": str(data_dir), "PYTHONPATH": pythonpath, "SCRYPT_N": "16",
+            **env}
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """A started stack: its processes (``stack``) and the port of each service."""
+
+    stack: Stack
+    ports: dict[str, int]
+
+    def url(self, name: str) -> str:
+        """Return the URL of the service called ``name`` ("lb", "cache2", ...)."""
+        [service] = [service for service in self.stack.services if service.name == name]
+        return service.url(self.stack.host)
+
+
+@contextmanager
+def running_stack(data_dir: Path, caches: int = 2, front: tuple[str, ...] = FRONT_ENDS,
+                  env: dict[str, str] | None = None, ports: dict[str, int] | None = None,
+                  services: list[Service] | None = None) -> Iterator[RunningStack]:
+    """Start the stack as `make run` does: ``plan``'s services, with ``caches`` caches and the
+    ``front`` ends, on ``ports`` (free ones from ``stack_ports`` if not given), or just
+    ``services`` as they are; run it in ``stack_env(data_dir, **env)``; stop it on the way
+    out."""
+    if services is None:
+        ports = ports if ports is not None else stack_ports(caches, front)
+        services = plan(HOST, ports, caches)
+    else:
+        ports = {service.name: service.port for service in services}
+    stack = Stack(services, HOST, stack_env(data_dir, **(env or {})))
+    try:
+        stack.start()
+        yield RunningStack(stack, ports)
+    finally:
+        stack.stop()

@@ -20,23 +20,21 @@ from typing import Any, Callable
 
 import pytest
 
-from stack.launcher import Service, Stack, plan
+from stack.launcher import Service, Stack
 from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, post_tweet,
                                sign_up)
 from tests.fakes import wait_until
-from tests.test_stack import HOST, environment
-from tests.harness import free_ports
+from tests.harness import HOST, free_ports, running_stack
 
 PROPAGATION_S = 5.0  # a generous bound on "about a second" for a loaded test machine
 
 
 @pytest.fixture
-def stacks() -> Iterator[list[Stack]]:
-    """Stacks a test starts; every process still running when it ends is stopped."""
-    started: list[Stack] = []
-    yield started
-    for stack in reversed(started):
-        stack.stop()
+def stacks() -> Iterator[ExitStack]:
+    """Stacks a test starts; every process still running when it ends is stopped, the newest
+    stack first."""
+    with ExitStack() as started:
+        yield started
 
 
 @pytest.fixture
@@ -51,12 +49,8 @@ def open_client(clients: ExitStack, url: str) -> Client:
     return client
 
 
-def start(stacks: list[Stack], services: list[Service], data_dir: Path,
-          **env: str) -> Stack:
-    stack = Stack(services, HOST, {**environment(data_dir), **env})
-    stacks.append(stack)
-    stack.start()
-    return stack
+def start(stacks: ExitStack, services: list[Service], data_dir: Path) -> Stack:
+    return stacks.enter_context(running_stack(data_dir, services=services)).stack
 
 
 def url(port: int) -> str:
@@ -83,7 +77,7 @@ def cached(client: Client, target: str) -> dict[str, Any]:
 # --- the api dies and comes back ----------------------------------------------------------------
 
 def test_a_cache_following_a_killed_api_resets_when_it_comes_back_and_serves_the_new_truth(
-        stacks: list[Stack], clients: ExitStack, tmp_path: Path) -> None:
+        stacks: ExitStack, clients: ExitStack, tmp_path: Path) -> None:
     ports = free_ports(["store", "dbcache", "api", "cache"])
     api_service = Service("api", "api", ports["api"], {"STORE_URL": url(ports["dbcache"])})
     services = [Service("store", "store", ports["store"]),
@@ -115,7 +109,7 @@ def test_a_cache_following_a_killed_api_resets_when_it_comes_back_and_serves_the
 
     # Behind every front cache's back: a write straight into the store.
     author = store.get_json("/accounts/alice")["id"]
-    edited = store.call("PUT", f"/tweets/{tweet['id']}", {
+    edited = store.fetch("PUT", f"/tweets/{tweet['id']}", {
         "text": "the new truth #after", "hashtags": ["after"], "author_id": author})
     assert edited.status == 200
     assert cache.get(f"/tweets/{tweet['id']}").headers["x-cache"] == "HIT"  # still the old copy
@@ -157,13 +151,12 @@ def tweet_texts(replica: Client, target: str) -> list[str]:
 
 
 def test_every_replica_shows_every_kind_of_write_within_a_bounded_wait(
-        stacks: list[Stack], clients: ExitStack, tmp_path: Path) -> None:
+        stacks: ExitStack, clients: ExitStack, tmp_path: Path) -> None:
     caches = 3
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": caches})
-    services = [s for s in plan(HOST, ports, caches) if s.name != "web"]
-    start(stacks, services, tmp_path / "data", LIKE_PUBLISH_S="0.2")
-    lb = open_client(clients, url(ports["lb"]))
-    replicas = [open_client(clients, url(ports["cache"] + n)) for n in range(caches)]
+    chain = stacks.enter_context(running_stack(tmp_path / "data", caches, front=(),
+                                               env={"LIKE_PUBLISH_S": "0.2"}))
+    lb = open_client(clients, chain.url("lb"))
+    replicas = [open_client(clients, chain.url(f"cache{n}")) for n in range(1, caches + 1)]
     alice: User = join(lb, "alice")
     for replica in replicas:
         assert wait_until(lambda: feed_state(replica)["state"] == "following")

@@ -6,7 +6,6 @@ Idempotency-Key of its own."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,29 +16,18 @@ from pathlib import Path
 import pytest
 
 from httpkit import Request, Response, json_response
-from stack.launcher import Stack, plan
 from tests.fakes import Lab, Responder
-from tests.harness import free_ports
+from tests.harness import ROOT, running_stack
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 CACHES = 3  # the read-after-write checks read through each replica
 
 
 @pytest.fixture
 def lb_url(tmp_path: Path) -> Iterator[str]:
     """Start the stack, with cheap password hashing and likes flushed after a second."""
-    wiring = ("HOST", "PORT", "STORE_URL", "UPSTREAM_URL", "API_URL", "LB_UPSTREAMS")
-    env = {key: value for key, value in os.environ.items() if key not in wiring}
-    env.update(DATA_DIR=str(tmp_path / "data"), SCRYPT_N="16", LIKE_MAX_AGE_S="1",
-               PYTHONPATH=str(ROOT))
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": CACHES})
-    stack = Stack(plan(HOST, ports, CACHES), HOST, env)
-    try:
-        stack.start()
-        yield f"http://{HOST}:{ports['lb']}"
-    finally:
-        stack.stop()
+    with running_stack(tmp_path / "data", CACHES, front=("web",),
+                       env={"LIKE_MAX_AGE_S": "1"}) as running:
+        yield running.url("lb")
 
 
 def load_test(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """Story helpers for the API tests: a client that keeps every answer it got, and the things a
 user does (``sign_up(api, "alice")``, ``log_in``, ``post_tweet``, ...), each asserting what
-the user would see when it works. Tests that expect a failure call ``api.call`` directly."""
+the user would see when it works. Tests that expect a failure call ``api.fetch`` directly."""
 from __future__ import annotations
 
 import json
@@ -30,8 +30,8 @@ class Client:
             self.answers.append((method, target, answer))
         return answer
 
-    def call(self, method: str, target: str, payload: Any = None,
-             headers: dict[str, str] | None = None) -> UpstreamResponse:
+    def fetch(self, method: str, target: str, payload: Any = None,
+              headers: dict[str, str] | None = None) -> UpstreamResponse:
         """Send a JSON request (no body when ``payload`` is None); remember the answer."""
         body = b""
         all_headers = dict(headers or {})
@@ -78,7 +78,7 @@ def sign_up(api: Client, username: str, password: str = PASSWORD,
     payload = {"username": username, "password": password}
     if display_name is not None:
         payload["display_name"] = display_name
-    answer = api.call("POST", "/accounts", payload)
+    answer = api.fetch("POST", "/accounts", payload)
     assert answer.status == 201, answer.body
     account: dict[str, Any] = answer.json()
     assert answer.headers["location"] == f"/accounts/{account['username']}"
@@ -87,7 +87,7 @@ def sign_up(api: Client, username: str, password: str = PASSWORD,
 
 def log_in(api: Client, username: str, password: str = PASSWORD) -> User:
     """Log in; return the user with their token."""
-    answer = api.call("POST", "/sessions", {"username": username, "password": password})
+    answer = api.fetch("POST", "/sessions", {"username": username, "password": password})
     assert answer.status == 201, answer.body
     data = answer.json()
     return User(data["account"]["username"], data["token"], data["account"])
@@ -100,7 +100,7 @@ def join(api: Client, username: str, display_name: str | None = None) -> User:
 
 
 def post_tweet(api: Client, user: User, text: str) -> dict[str, Any]:
-    answer = api.call("POST", "/tweets", {"text": text}, user.auth)
+    answer = api.fetch("POST", "/tweets", {"text": text}, user.auth)
     assert answer.status == 201, answer.body
     tweet: dict[str, Any] = answer.json()
     assert answer.headers["location"] == f"/tweets/{tweet['id']}"
@@ -108,21 +108,21 @@ def post_tweet(api: Client, user: User, text: str) -> dict[str, Any]:
 
 
 def edit_tweet(api: Client, user: User, tweet_id: int, text: str) -> dict[str, Any]:
-    answer = api.call("PUT", f"/tweets/{tweet_id}", {"text": text}, user.auth)
+    answer = api.fetch("PUT", f"/tweets/{tweet_id}", {"text": text}, user.auth)
     assert answer.status == 200, answer.body
     tweet: dict[str, Any] = answer.json()
     return tweet
 
 
 def delete_tweet(api: Client, user: User, tweet_id: int) -> None:
-    answer = api.call("DELETE", f"/tweets/{tweet_id}", headers=user.auth)
+    answer = api.fetch("DELETE", f"/tweets/{tweet_id}", headers=user.auth)
     assert answer.status == 204, answer.body
     assert answer.body == b""
 
 
 def like(api: Client, tweet_id: int) -> int:
     """Like a tweet (no account needed); return the running count."""
-    answer = api.call("POST", f"/tweets/{tweet_id}/like")
+    answer = api.fetch("POST", f"/tweets/{tweet_id}/like")
     assert answer.status == 202, answer.body
     data = answer.json()
     assert data["id"] == tweet_id

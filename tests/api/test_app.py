@@ -92,7 +92,7 @@ def test_a_bad_sign_up_is_refused_with_400_and_makes_no_account(world: World,
                                                                 payload: dict[str, Any],
                                                                 code: str) -> None:
     before = accounts(world.api)
-    answer = world.api.call("POST", "/accounts", payload)
+    answer = world.api.fetch("POST", "/accounts", payload)
     assert answer.status == 400
     assert error_code(answer) == code
     assert accounts(world.api) == before
@@ -123,7 +123,7 @@ def test_a_deeply_nested_json_body_is_refused_with_400(world: World) -> None:
 @pytest.mark.parametrize("taken", ["alice", "ALICE", "Alice", "aLiCe"])
 def test_a_username_taken_in_any_case_is_a_409(api: Client, taken: str) -> None:
     first = sign_up(api, "alice")
-    answer = api.call("POST", "/accounts", {"username": taken, "password": "another password"})
+    answer = api.fetch("POST", "/accounts", {"username": taken, "password": "another password"})
     assert answer.status == 409 and error_code(answer) == "username_taken"
     assert api.get_json("/accounts")["accounts"] == [first]
     log_in(api, "alice")  # the first owner's password still works
@@ -133,7 +133,7 @@ def test_a_username_taken_in_any_case_is_a_409(api: Client, taken: str) -> None:
 
 def test_logging_in_gives_a_token_and_the_account(api: Client) -> None:
     account = sign_up(api, "alice")
-    answer = api.call("POST", "/sessions", {"username": "alice", "password": PASSWORD})
+    answer = api.fetch("POST", "/sessions", {"username": "alice", "password": PASSWORD})
     assert answer.status == 201
     assert answer.headers["cache-control"] == "no-store"
     data = answer.json()
@@ -153,7 +153,7 @@ def test_logging_in_ignores_the_case_of_the_username(api: Client) -> None:
 ])
 def test_a_bad_username_or_password_is_a_401(world: World, username: str,
                                              password: str) -> None:
-    answer = world.api.call("POST", "/sessions", {"username": username, "password": password})
+    answer = world.api.fetch("POST", "/sessions", {"username": username, "password": password})
     assert answer.status == 401 and error_code(answer) == "unauthorized"
     assert answer.headers["www-authenticate"].startswith("Bearer")
     assert "token" not in answer.json()
@@ -163,7 +163,7 @@ def test_a_bad_username_or_password_is_a_401(world: World, username: str,
                                      {"username": "alice", "password": 12345678}])
 def test_a_log_in_without_both_strings_is_a_400(world: World,
                                                 payload: dict[str, Any]) -> None:
-    answer = world.api.call("POST", "/sessions", payload)
+    answer = world.api.fetch("POST", "/sessions", payload)
     assert answer.status == 400 and error_code(answer) == "invalid_field"
 
 
@@ -182,7 +182,7 @@ def test_apis_sharing_a_secret_key_accept_each_others_tokens(start_api: StartApi
     other = start_api(store.url, data_dir=str(tmp_path / "three"))
     alice = join(first, "alice")
     post_tweet(second, alice, "same key")
-    assert other.call("POST", "/tweets", {"text": "other key"}, alice.auth).status == 401
+    assert other.fetch("POST", "/tweets", {"text": "other key"}, alice.auth).status == 401
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ def test_280_emoji_are_accepted_and_281_characters_refused(api: Client, alice: U
     assert read_tweet(api, tweet["id"])["text"] == "😀" * 280
     assert post_tweet(api, alice, " " + "a" * 280 + " ")["text"] == "a" * 280
     for text in ["a" * 281, "😀" * 281, "é" * 281]:
-        answer = api.call("POST", "/tweets", {"text": text}, alice.auth)
+        answer = api.fetch("POST", "/tweets", {"text": text}, alice.auth)
         assert answer.status == 400 and error_code(answer) == "invalid_text"
 
 
@@ -329,7 +329,7 @@ def test_280_emoji_are_accepted_and_281_characters_refused(api: Client, alice: U
 def test_a_tweet_without_usable_text_is_a_400(world: World, payload: dict[str, Any],
                                               code: str) -> None:
     before = timeline(world.api)
-    answer = world.api.call("POST", "/tweets", payload, world.alice.auth)
+    answer = world.api.fetch("POST", "/tweets", payload, world.alice.auth)
     assert answer.status == 400 and error_code(answer) == code
     assert timeline(world.api) == before
 
@@ -358,7 +358,7 @@ def test_posting_without_a_valid_token_is_a_401(world: World, kind: str) -> None
         "two parts": bearer(alice.token.rsplit(".", 1)[0]),
         "forged": bearer(forged_token(alice)), "tampered": bearer(tampered_token(alice, bob)),
     }[kind]
-    answer = api.call("POST", "/tweets", {"text": "let me in"}, headers)
+    answer = api.fetch("POST", "/tweets", {"text": "let me in"}, headers)
     assert answer.status == 401 and error_code(answer) == "unauthorized"
     assert answer.headers["www-authenticate"].startswith("Bearer")
     assert timeline(api) == before
@@ -368,7 +368,7 @@ def test_a_token_works_until_it_expires(api: Client, clock: FakeClock, alice: Us
     clock.advance(TOKEN_TTL - 1)
     post_tweet(api, alice, "just in time")
     clock.advance(1)
-    assert api.call("POST", "/tweets", {"text": "too late"}, alice.auth).status == 401
+    assert api.fetch("POST", "/tweets", {"text": "too late"}, alice.auth).status == 401
     post_tweet(api, log_in(api, "alice"), "logged in again")
 
 
@@ -430,9 +430,9 @@ def test_editing_changes_the_text_and_hashtags_and_sets_edited_at(api: Client,
 
 def test_only_the_author_may_edit_or_delete(api: Client, alice: User, bob: User) -> None:
     tweet = post_tweet(api, alice, "mine")
-    answer = api.call("PUT", f"/tweets/{tweet['id']}", {"text": "yours now"}, bob.auth)
+    answer = api.fetch("PUT", f"/tweets/{tweet['id']}", {"text": "yours now"}, bob.auth)
     assert answer.status == 403 and error_code(answer) == "not_author"
-    answer = api.call("DELETE", f"/tweets/{tweet['id']}", headers=bob.auth)
+    answer = api.fetch("DELETE", f"/tweets/{tweet['id']}", headers=bob.auth)
     assert answer.status == 403 and error_code(answer) == "not_author"
     assert read_tweet(api, tweet["id"]) == tweet
 
@@ -443,10 +443,10 @@ def test_changing_a_tweet_needs_a_valid_token(api: Client, clock: FakeClock, ali
     tweet = post_tweet(api, alice, "mine")
     payload = {"text": "changed"} if method == "PUT" else None
     for headers in [{}, bearer("garbage"), bearer(forged_token(alice))]:
-        answer = api.call(method, f"/tweets/{tweet['id']}", payload, headers)
+        answer = api.fetch(method, f"/tweets/{tweet['id']}", payload, headers)
         assert answer.status == 401 and error_code(answer) == "unauthorized"
     clock.advance(TOKEN_TTL)
-    assert api.call(method, f"/tweets/{tweet['id']}", payload, alice.auth).status == 401
+    assert api.fetch(method, f"/tweets/{tweet['id']}", payload, alice.auth).status == 401
     assert read_tweet(api, tweet["id"]) == tweet
 
 
@@ -454,14 +454,14 @@ def test_changing_a_tweet_needs_a_valid_token(api: Client, clock: FakeClock, ali
 @pytest.mark.parametrize("tweet_id", ["999", "0", "9" * 30])
 def test_changing_an_unknown_tweet_is_a_404(world: World, method: str, tweet_id: str) -> None:
     payload = {"text": "changed"} if method == "PUT" else None
-    answer = world.api.call(method, f"/tweets/{tweet_id}", payload, world.alice.auth)
+    answer = world.api.fetch(method, f"/tweets/{tweet_id}", payload, world.alice.auth)
     assert answer.status == 404 and error_code(answer) == "not_found"
 
 
 def test_an_edit_with_bad_text_is_a_400(api: Client, alice: User) -> None:
     tweet = post_tweet(api, alice, "mine")
     for payload in [{"text": "  "}, {"text": "a" * 281}, {}, {"text": 1}]:
-        assert api.call("PUT", f"/tweets/{tweet['id']}", payload, alice.auth).status == 400
+        assert api.fetch("PUT", f"/tweets/{tweet['id']}", payload, alice.auth).status == 400
     assert api.request("PUT", f"/tweets/{tweet['id']}", b"{", alice.auth).status == 400
     assert read_tweet(api, tweet["id"]) == tweet
 
@@ -476,16 +476,16 @@ def test_deleting_a_tweet_removes_it_everywhere(api: Client, alice: User) -> Non
     assert api.get_json("/tweets/search?q=remove")["tweets"] == []
     assert api.get_json("/hashtags/gone/tweets")["tweets"] == []
     assert api.get_json("/accounts/alice")["tweet_count"] == 1
-    again = api.call("DELETE", f"/tweets/{gone['id']}", headers=alice.auth)
+    again = api.fetch("DELETE", f"/tweets/{gone['id']}", headers=alice.auth)
     assert again.status == 404
-    assert api.call("PUT", f"/tweets/{gone['id']}", {"text": "back"}, alice.auth).status == 404
+    assert api.fetch("PUT", f"/tweets/{gone['id']}", {"text": "back"}, alice.auth).status == 404
 
 
 def test_a_delete_answers_the_tweet_when_asked_to(api: Client, alice: User) -> None:
     tweet = post_tweet(api, alice, "say it #once")
-    api.call("POST", f"/tweets/{tweet['id']}/like")
+    api.fetch("POST", f"/tweets/{tweet['id']}/like")
     prefer = {**alice.auth, "prefer": "return=representation"}
-    answer = api.call("DELETE", f"/tweets/{tweet['id']}", headers=prefer)
+    answer = api.fetch("DELETE", f"/tweets/{tweet['id']}", headers=prefer)
     assert answer.status == 200
     assert answer.json() == {**tweet, "likes": 1}  # pending likes counted, as on a read
     assert api.get(f"/tweets/{tweet['id']}").status == 404
@@ -561,7 +561,7 @@ def test_liking_answers_202_with_the_running_count(liking_api: Client) -> None:
 @pytest.mark.parametrize("path", ["/tweets/999/like", "/tweets/0/like",
                                   f"/tweets/{'9' * 30}/like"])
 def test_liking_an_unknown_tweet_is_a_404(liking_api: Client, path: str) -> None:
-    answer = liking_api.call("POST", path)
+    answer = liking_api.fetch("POST", path)
     assert answer.status == 404 and error_code(answer) == "not_found"
 
 
@@ -571,7 +571,7 @@ def test_liking_a_deleted_tweet_is_a_404(liking_api: Client) -> None:
     tweet = post_tweet(api, alice, "soon gone")
     like(api, tweet["id"])
     delete_tweet(api, alice, tweet["id"])
-    assert api.call("POST", f"/tweets/{tweet['id']}/like").status == 404
+    assert api.fetch("POST", f"/tweets/{tweet['id']}/like").status == 404
 
 
 def test_liking_needs_no_token_and_ignores_a_body(api: Client, alice: User) -> None:
@@ -707,9 +707,9 @@ def test_no_answer_in_a_whole_story_shows_a_password_or_its_hash(api: Client,
         api.get_json(target)
     like(api, tweet["id"])
     edit_tweet(api, alice, tweet["id"], "bye #world")
-    api.call("PUT", f"/tweets/{tweet['id']}", {"text": "x"}, bob.auth)
-    api.call("POST", "/sessions", {"username": "alice", "password": "wrong password"})
-    api.call("POST", "/accounts", {"username": "ALICE", "password": PASSWORD})
+    api.fetch("PUT", f"/tweets/{tweet['id']}", {"text": "x"}, bob.auth)
+    api.fetch("POST", "/sessions", {"username": "alice", "password": "wrong password"})
+    api.fetch("POST", "/accounts", {"username": "ALICE", "password": PASSWORD})
     delete_tweet(api, alice, tweet["id"])
     hashes = [store_client.get_json(f"/accounts/{name}/credentials")["password_hash"]
               for name in ["alice", "bob"]]
@@ -728,7 +728,7 @@ def test_no_answer_in_a_whole_story_shows_a_password_or_its_hash(api: Client,
 def test_answers_that_must_not_be_cached_say_no_store(world: World, method: str,
                                                       path: str) -> None:
     payload = {"username": "alice", "password": PASSWORD} if method == "POST" else None
-    answer = world.api.call(method, path, payload)
+    answer = world.api.fetch(method, path, payload)
     assert answer.status in (200, 201)
     assert answer.headers["cache-control"] == "no-store"
 
@@ -750,7 +750,7 @@ def test_the_log_shows_every_call_in_order_failures_included(api: Client) -> Non
     api.get("/healthz")  # a probe, not an API call
     api.get("/tweets?limit=5")
     api.get("/nope")
-    api.call("POST", "/accounts", {"username": "x"})
+    api.fetch("POST", "/accounts", {"username": "x"})
     api.request("PATCH", "/tweets/1")
     api.get("/tweets/42")
     api.request("DELETE", "/tweets/abc")
@@ -924,13 +924,13 @@ def test_the_whole_story_works_through_dbcache(api_via_dbcache: Client) -> None:
     bob = join(api, "bob")
     tweet = post_tweet(api, alice, "hello #world")
     assert like(api, tweet["id"]) == 1
-    assert api.call("PUT", f"/tweets/{tweet['id']}", {"text": "x"}, bob.auth).status == 403
+    assert api.fetch("PUT", f"/tweets/{tweet['id']}", {"text": "x"}, bob.auth).status == 403
     edit_tweet(api, alice, tweet["id"], "bye #world")
     assert read_tweet(api, tweet["id"])["text"] == "bye #world"
     assert texts(api.get_json("/tweets/search?q=bye")) == ["bye #world"]
     delete_tweet(api, alice, tweet["id"])
     assert api.get(f"/tweets/{tweet['id']}").status == 404
-    assert api.call("POST", "/accounts", {"username": "Alice", "password": PASSWORD}).status \
+    assert api.fetch("POST", "/accounts", {"username": "Alice", "password": PASSWORD}).status \
         == 409
 
 
@@ -959,7 +959,7 @@ def test_an_unreachable_store_is_a_502_and_an_unhealthy_api(start_api: StartApi)
         answer = api.get(path)
         assert answer.status == 502, path
         assert error_code(answer) == "upstream_unavailable"
-    assert api.call("POST", "/accounts", {"username": "alice", "password": PASSWORD}).status \
+    assert api.fetch("POST", "/accounts", {"username": "alice", "password": PASSWORD}).status \
         == 502
     assert logged(api)[-1] == ["GET", "/logs"]  # the API itself still answers
 
@@ -979,8 +979,8 @@ def test_a_store_that_does_not_answer_in_time_is_a_504(lab: Lab, start_api: Star
 # --- bugs ----------------------------------------------------------------------------------------
 
 def test_a_token_with_a_non_ascii_byte_is_a_401(world: World) -> None:
-    answer = world.api.call("POST", "/tweets", {"text": "hi"},
-                            {"authorization": "Bearer 1.2.\xe9"})
+    answer = world.api.fetch("POST", "/tweets", {"text": "hi"},
+                             {"authorization": "Bearer 1.2.\xe9"})
     assert answer.status == 401
 
 
@@ -992,7 +992,7 @@ def test_a_token_with_a_non_ascii_byte_is_a_401(world: World) -> None:
 ], ids=["sign-up password", "display name", "log-in password", "tweet text"])
 def test_a_lone_surrogate_in_a_field_is_a_400(api: Client, alice: User, route: str,
                                               payload: dict[str, Any]) -> None:
-    answer = api.call("POST", route, payload, alice.auth)
+    answer = api.fetch("POST", route, payload, alice.auth)
     assert answer.status in (400, 401)
 
 

@@ -131,12 +131,12 @@ def test_logging_in_and_refused_writes_publish_nothing(
     bob = join(api, "bob")
     api_feed = feed_of(lab, api.url)
     log_in(api, "alice")
-    assert api.call("PUT", "/tweets/1", {"text": "mine now"}, bob.auth).status == 403
-    assert api.call("DELETE", "/tweets/1", headers=bob.auth).status == 403
-    assert api.call("POST", "/accounts", {"username": "ALICE",
-                                          "password": "long enough"}).status == 409
-    assert api.call("POST", "/tweets", {"text": ""}, alice.auth).status == 400
-    assert api.call("POST", "/tweets/99/like").status == 404
+    assert api.fetch("PUT", "/tweets/1", {"text": "mine now"}, bob.auth).status == 403
+    assert api.fetch("DELETE", "/tweets/1", headers=bob.auth).status == 403
+    assert api.fetch("POST", "/accounts", {"username": "ALICE",
+                                           "password": "long enough"}).status == 409
+    assert api.fetch("POST", "/tweets", {"text": ""}, alice.auth).status == 400
+    assert api.fetch("POST", "/tweets/99/like").status == 404
     assert api_feed.keys() == []
 
 

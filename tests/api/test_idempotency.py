@@ -19,11 +19,11 @@ def keyed(key: str) -> dict[str, str]:
 
 
 def post(api: Client, user: User, text: str, key: str) -> UpstreamResponse:
-    return api.call("POST", "/tweets", {"text": text}, {**user.auth, **keyed(key)})
+    return api.fetch("POST", "/tweets", {"text": text}, {**user.auth, **keyed(key)})
 
 
 def like(api: Client, tweet_id: int, key: str) -> UpstreamResponse:
-    return api.call("POST", f"/tweets/{tweet_id}/like", headers=keyed(key))
+    return api.fetch("POST", f"/tweets/{tweet_id}/like", headers=keyed(key))
 
 
 def timeline_ids(api: Client) -> list[int]:
@@ -74,34 +74,34 @@ def test_a_key_may_be_a_structured_field_string_or_a_bare_token(api: Client) -> 
 def test_a_sign_up_retried_with_its_key_is_answered_again_and_without_it_is_a_409(
         api: Client) -> None:
     body = {"username": "ada", "password": PASSWORD, "display_name": "Ada"}
-    first = api.call("POST", "/accounts", body, keyed("s-1"))
-    again = api.call("POST", "/accounts", body, keyed("s-1"))
+    first = api.fetch("POST", "/accounts", body, keyed("s-1"))
+    again = api.fetch("POST", "/accounts", body, keyed("s-1"))
     assert (first.status, again.status) == (201, 201)
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
-    assert api.call("POST", "/accounts", body).status == 409
-    other = api.call("POST", "/accounts", {**body, "username": "bob"}, keyed("s-1"))
+    assert api.fetch("POST", "/accounts", body).status == 409
+    other = api.fetch("POST", "/accounts", {**body, "username": "bob"}, keyed("s-1"))
     assert (other.status, error_code(other)) == (422, "idempotency_key_reused")
     assert [a["username"] for a in api.get_json("/accounts", fresh=True)["accounts"]] == ["ada"]
 
 
 def test_a_refused_sign_up_records_nothing_so_its_key_works_once_the_input_is_right(
         api: Client) -> None:
-    short = api.call("POST", "/accounts", {"username": "ada", "password": "x"}, keyed("s-1"))
+    short = api.fetch("POST", "/accounts", {"username": "ada", "password": "x"}, keyed("s-1"))
     assert short.status == 400
-    right = api.call("POST", "/accounts", {"username": "ada", "password": PASSWORD},
-                     keyed("s-1"))
+    right = api.fetch("POST", "/accounts", {"username": "ada", "password": PASSWORD},
+                      keyed("s-1"))
     assert right.status == 201 and "idempotent-replayed" not in right.headers
 
 
 def test_a_log_in_retried_with_its_key_gets_the_same_token(api: Client) -> None:
     join(api, "ada")
     body = {"username": "ada", "password": PASSWORD}
-    first = api.call("POST", "/sessions", body, keyed("l-1"))
-    again = api.call("POST", "/sessions", body, keyed("l-1"))
+    first = api.fetch("POST", "/sessions", body, keyed("l-1"))
+    again = api.fetch("POST", "/sessions", body, keyed("l-1"))
     assert again.json()["token"] == first.json()["token"]
     assert again.headers["idempotent-replayed"] == "true"
     assert again.headers["cache-control"] == "no-store"
-    wrong = api.call("POST", "/sessions", {**body, "password": "not it at all"}, keyed("l-1"))
+    wrong = api.fetch("POST", "/sessions", {**body, "password": "not it at all"}, keyed("l-1"))
     assert (wrong.status, error_code(wrong)) == (422, "idempotency_key_reused")
 
 
@@ -157,7 +157,7 @@ def test_tweets_and_likes_keep_their_keys_across_a_restart_of_the_api(
     auth, tweet = run(first)
 
     def again(api: Client) -> None:
-        answer = api.call("POST", "/tweets", {"text": "hello"}, {**auth, **keyed("k-1")})
+        answer = api.fetch("POST", "/tweets", {"text": "hello"}, {**auth, **keyed("k-1")})
         assert answer.json() == tweet and answer.headers["idempotent-replayed"] == "true"
         assert like(api, tweet["id"], "like-1").headers["idempotent-replayed"] == "true"
         assert read_tweet(api, tweet["id"], fresh=True)["likes"] == 1

@@ -19,8 +19,8 @@ def test_a_tweet_id_that_is_not_one_spelled_the_one_way_is_a_404_in_every_method
     for service in (world.api, world.store):
         if service is world.store and method == "POST":
             continue  # the store takes likes in batches
-        answer = service.call(method, target, {"text": "x", "hashtags": []}
-                              if method == "PUT" else None, world.alice.auth)
+        answer = service.fetch(method, target, {"text": "x", "hashtags": []}
+                               if method == "PUT" else None, world.alice.auth)
         assert answer.status == 404, (service.url, method, number, answer.body[:200])
 
 
@@ -49,8 +49,8 @@ def test_the_change_feed_refuses_a_huge_sequence_number(world: World) -> None:
 
 
 def test_a_token_with_a_huge_account_id_is_a_401(world: World) -> None:
-    answer = world.api.call("POST", "/tweets", {"text": "hi"},
-                            {"authorization": f"Bearer {HUGE}.{HUGE}.sig"})
+    answer = world.api.fetch("POST", "/tweets", {"text": "hi"},
+                             {"authorization": f"Bearer {HUGE}.{HUGE}.sig"})
     assert answer.status == 401
 
 
@@ -59,18 +59,18 @@ def test_deleting_tweet_0304_deletes_nothing_and_leaves_tweet_304s_cache_entry_t
     ada = join(api, "ada")
     tweet = post_tweet(api, ada, "hello")["id"]
     padded = f"/tweets/0{tweet}"
-    assert api.call("DELETE", padded, headers=ada.auth).status == 404
+    assert api.fetch("DELETE", padded, headers=ada.auth).status == 404
     assert api.get(f"/tweets/{tweet}").status == 200
 
 
 def test_the_store_has_no_magic_author_id(store_client: Client) -> None:
     store = store_client
-    owner = store.call("POST", "/accounts", {"username": "owner", "password_hash": "h"}).json()
-    tweet = store.call("POST", "/tweets", {"author_id": owner["id"], "text": "mine",
-                                           "hashtags": []}).json()["id"]
-    edit = store.call("PUT", f"/tweets/{tweet}",
-                      {"text": "not yours", "hashtags": [], "author_id": 0})
+    owner = store.fetch("POST", "/accounts", {"username": "owner", "password_hash": "h"}).json()
+    tweet = store.fetch("POST", "/tweets", {"author_id": owner["id"], "text": "mine",
+                                            "hashtags": []}).json()["id"]
+    edit = store.fetch("PUT", f"/tweets/{tweet}",
+                       {"text": "not yours", "hashtags": [], "author_id": 0})
     assert edit.status == 403
-    assert store.call("DELETE", f"/tweets/{tweet}?author_id=0").status == 403
-    assert store.call("DELETE", f"/tweets/{tweet}?author_id=").status == 400
+    assert store.fetch("DELETE", f"/tweets/{tweet}?author_id=0").status == 403
+    assert store.fetch("DELETE", f"/tweets/{tweet}?author_id=").status == 400
     assert store.get(f"/tweets/{tweet}").json()["text"] == "mine"

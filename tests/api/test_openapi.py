@@ -581,14 +581,14 @@ def story(api: Client, store_client: Client) -> None:
     """Ask for every operation's successes and failures."""
     alice = join(api, "alice")
     bob = join(api, "bob")
-    api.call("POST", "/accounts", {"username": "ALICE", "password": PASSWORD})
-    api.call("POST", "/accounts", {"username": "x", "password": PASSWORD})
+    api.fetch("POST", "/accounts", {"username": "ALICE", "password": PASSWORD})
+    api.fetch("POST", "/accounts", {"username": "x", "password": PASSWORD})
     api.request("POST", "/accounts", b"x" * (64 * 1024 + 1))
-    api.call("POST", "/sessions", {"username": "alice", "password": "wrong password"})
-    api.call("POST", "/sessions", {})
+    api.fetch("POST", "/sessions", {"username": "alice", "password": "wrong password"})
+    api.fetch("POST", "/sessions", {})
     tweet = post_tweet(api, alice, "hello #world")
-    api.call("POST", "/tweets", {"text": ""}, alice.auth)
-    api.call("POST", "/tweets", {"text": "no token"})
+    api.fetch("POST", "/tweets", {"text": ""}, alice.auth)
+    api.fetch("POST", "/tweets", {"text": "no token"})
     for target in ["/accounts", "/accounts?limit=0", "/accounts/search?q=al",
                    "/accounts/search?q=" + "a" * 201, "/accounts/alice", "/accounts/nobody",
                    "/accounts/alice/tweets", "/accounts/alice/tweets?cursor=x",
@@ -602,17 +602,17 @@ def story(api: Client, store_client: Client) -> None:
         api.get(target)
     api.request("HEAD", "/tweets")
     like(api, tweet["id"])
-    api.call("POST", "/tweets/999/like")
+    api.fetch("POST", "/tweets/999/like")
     keyed_story(api, alice, tweet["id"], post_tweet(api, bob, "another")["id"])
-    api.call("PUT", f"/tweets/{tweet['id']}", {"text": "mine"}, bob.auth)
-    api.call("PUT", f"/tweets/{tweet['id']}", {"text": " "}, alice.auth)
-    api.call("PUT", "/tweets/999", {"text": "gone"}, alice.auth)
-    api.call("PUT", f"/tweets/{tweet['id']}", {"text": "x"})
+    api.fetch("PUT", f"/tweets/{tweet['id']}", {"text": "mine"}, bob.auth)
+    api.fetch("PUT", f"/tweets/{tweet['id']}", {"text": " "}, alice.auth)
+    api.fetch("PUT", "/tweets/999", {"text": "gone"}, alice.auth)
+    api.fetch("PUT", f"/tweets/{tweet['id']}", {"text": "x"})
     edit_tweet(api, alice, tweet["id"], "edited #world")
-    api.call("DELETE", f"/tweets/{tweet['id']}", headers=bob.auth)
-    api.call("DELETE", f"/tweets/{tweet['id']}")
+    api.fetch("DELETE", f"/tweets/{tweet['id']}", headers=bob.auth)
+    api.fetch("DELETE", f"/tweets/{tweet['id']}")
     delete_tweet(api, alice, tweet["id"])
-    api.call("DELETE", f"/tweets/{tweet['id']}", headers=alice.auth)
+    api.fetch("DELETE", f"/tweets/{tweet['id']}", headers=alice.auth)
     api.request("PATCH", "/tweets/1")
     session_story(api, alice, bob)
 
@@ -622,15 +622,15 @@ def session_story(api: Client, alice: User, bob: User) -> None:
     new = {"password": PASSWORD, "new_password": PASSWORD + "!"}
     api.get("/sessions", alice.auth)
     api.get("/sessions", bearer("forged.token"))
-    api.call("PUT", "/accounts/alice/password", {**new, "password": "not it"}, alice.auth)
-    api.call("PUT", "/accounts/alice/password", {"password": PASSWORD}, alice.auth)
-    api.call("PUT", "/accounts/alice/password", {**new, "new_password": "short"}, alice.auth)
-    api.call("PUT", "/accounts/alice/password", new, bob.auth)
-    api.call("PUT", "/accounts/nobody/password", new, bob.auth)
-    api.call("PUT", "/accounts/alice/password", new)
-    api.call("PUT", "/accounts/bob/password", new, bob.auth)
-    api.call("DELETE", "/sessions", headers=alice.auth)
-    api.call("DELETE", "/sessions", headers=alice.auth)
+    api.fetch("PUT", "/accounts/alice/password", {**new, "password": "not it"}, alice.auth)
+    api.fetch("PUT", "/accounts/alice/password", {"password": PASSWORD}, alice.auth)
+    api.fetch("PUT", "/accounts/alice/password", {**new, "new_password": "short"}, alice.auth)
+    api.fetch("PUT", "/accounts/alice/password", new, bob.auth)
+    api.fetch("PUT", "/accounts/nobody/password", new, bob.auth)
+    api.fetch("PUT", "/accounts/alice/password", new)
+    api.fetch("PUT", "/accounts/bob/password", new, bob.auth)
+    api.fetch("DELETE", "/sessions", headers=alice.auth)
+    api.fetch("DELETE", "/sessions", headers=alice.auth)
 
 
 def keyed(key: str, headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -650,15 +650,15 @@ def keyed_story(api: Client, user: User, tweet_id: int, other_tweet_id: int) -> 
     ]
     for path, payload, other_path, other_payload, headers in cases:
         key = uuid.uuid4().hex
-        first = api.call("POST", path, payload, keyed(key, headers))
-        again = api.call("POST", path, payload, keyed(f'"{key}"', headers))
+        first = api.fetch("POST", path, payload, keyed(key, headers))
+        again = api.fetch("POST", path, payload, keyed(f'"{key}"', headers))
         assert first.status // 100 == 2 and "idempotent-replayed" not in first.headers, path
         assert (again.status, again.body) == (first.status, first.body), path
         assert again.headers.get("idempotent-replayed") == "true", path
-        reused = api.call("POST", other_path, other_payload, keyed(key, headers))
+        reused = api.fetch("POST", other_path, other_payload, keyed(key, headers))
         assert (reused.status, reused.json()["error"]["code"]) == (
             422, "idempotency_key_reused"), path
-        bad = api.call("POST", path, payload, keyed("not a key", headers))
+        bad = api.fetch("POST", path, payload, keyed("not a key", headers))
         assert (bad.status, bad.json()["error"]["code"]) == (400, "invalid_idempotency_key")
 
 
@@ -716,7 +716,7 @@ def test_the_api_takes_and_refuses_the_keys_the_document_says(api: Client) -> No
     pattern = document()["components"]["parameters"]["IdempotencyKey"]["schema"]["pattern"]
     tweet = post_tweet(api, join(api, "alice"), "like me")
     for key in KEYS_TAKEN + KEYS_REFUSED:
-        answer = api.call("POST", f"/tweets/{tweet['id']}/like", headers=keyed(key))
+        answer = api.fetch("POST", f"/tweets/{tweet['id']}/like", headers=keyed(key))
         if re.fullmatch(pattern, key):
             assert answer.status == 202, (key, answer.body)
         else:
@@ -735,7 +735,7 @@ def test_a_token_for_a_vanished_account_gets_a_documented_answer(start_api: Star
                                                                  store: Server) -> None:
     api = start_api(store.url, secret_key="known")
     token = auth.Tokens(b"known", 3600.0, lambda: 1_700_000_000.0).issue(4242, 0)
-    answer = api.call("POST", "/tweets", {"text": "who am I?"}, bearer(token))
+    answer = api.fetch("POST", "/tweets", {"text": "who am I?"}, bearer(token))
     assert answer.status in (400, 401, 403, 404)
     documented = document()["paths"]["/tweets"]["post"]["responses"]
     assert str(answer.status) in documented

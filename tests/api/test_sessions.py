@@ -217,7 +217,7 @@ def test_a_token_from_before_session_numbers_is_session_0(
 # --- log-out through the api ------------------------------------------------------------------
 
 def log_out(api: Client, user: User) -> None:
-    answer = api.call("DELETE", "/sessions", headers=user.auth)
+    answer = api.fetch("DELETE", "/sessions", headers=user.auth)
     assert answer.status == 204, answer.body
     assert answer.body == b"" and answer.headers["cache-control"] == "no-store"
 
@@ -225,12 +225,12 @@ def log_out(api: Client, user: User) -> None:
 def assert_ended(api: Client, token: str) -> None:
     """The token is refused for every authenticated call, and nothing is posted."""
     before = api.get_json("/tweets?limit=100", fresh=True)
-    answer = api.call("POST", "/tweets", {"text": "after the end"}, bearer(token))
+    answer = api.fetch("POST", "/tweets", {"text": "after the end"}, bearer(token))
     assert answer.status == 401 and error_code(answer) == "unauthorized", answer.body
     assert answer.json()["error"]["message"] == ENDED
     assert answer.headers["www-authenticate"].startswith("Bearer")
     assert api.get("/sessions", bearer(token)).status == 401
-    assert api.call("DELETE", "/sessions", headers=bearer(token)).status == 401
+    assert api.fetch("DELETE", "/sessions", headers=bearer(token)).status == 401
     assert api.get_json("/tweets?limit=100", fresh=True) == before
 
 
@@ -240,7 +240,7 @@ def test_a_token_used_after_logging_out_is_a_401(api: Client) -> None:
     log_out(api, alice)
     assert_ended(api, alice.token)
     for method, payload in [("PUT", {"text": "edited after"}), ("DELETE", None)]:
-        answer = api.call(method, f"/tweets/{tweet['id']}", payload, alice.auth)
+        answer = api.fetch(method, f"/tweets/{tweet['id']}", payload, alice.auth)
         assert answer.status == 401 and answer.json()["error"]["message"] == ENDED
     assert api.get_json(f"/tweets/{tweet['id']}")["text"] == "before"
     post_tweet(api, log_in(api, "alice"), "logged in again")
@@ -285,7 +285,7 @@ def test_past_100_ended_sessions_logging_out_ends_every_session_of_the_account(
 @pytest.mark.parametrize("headers", [{}, bearer("garbage"), {"authorization": "Basic eDp5"}])
 def test_logging_out_without_a_valid_token_is_a_401(api: Client,
                                                     headers: dict[str, str]) -> None:
-    answer = api.call("DELETE", "/sessions", headers=headers)
+    answer = api.fetch("DELETE", "/sessions", headers=headers)
     assert answer.status == 401 and error_code(answer) == "unauthorized"
 
 
@@ -314,8 +314,8 @@ def test_checking_the_session_adds_no_database_access_to_a_post(api: Client,
 
 def change_password(api: Client, user: User, old: str = PASSWORD,
                     new: str = NEW_PASSWORD) -> User:
-    answer = api.call("PUT", f"/accounts/{user.username}/password",
-                      {"password": old, "new_password": new}, user.auth)
+    answer = api.fetch("PUT", f"/accounts/{user.username}/password",
+                       {"password": old, "new_password": new}, user.auth)
     assert answer.status == 200, answer.body
     assert answer.headers["cache-control"] == "no-store"
     data = answer.json()
@@ -332,7 +332,7 @@ def test_a_password_change_ends_older_tokens_and_gives_a_working_one(
     assert_ended(api, alice.token)
     assert_ended(api, elsewhere.token)
     post_tweet(api, fresh, "new password, still logged in")
-    answer = api.call("POST", "/sessions", {"username": "alice", "password": PASSWORD})
+    answer = api.fetch("POST", "/sessions", {"username": "alice", "password": PASSWORD})
     assert answer.status == 401
     post_tweet(api, log_in(api, "alice", NEW_PASSWORD), "and logged in with it")
     new_hash = store_client.get_json("/accounts/alice/credentials")["password_hash"]
@@ -342,8 +342,8 @@ def test_a_password_change_ends_older_tokens_and_gives_a_working_one(
 
 def test_a_wrong_current_password_changes_nothing(api: Client) -> None:
     alice = join(api, "alice")
-    answer = api.call("PUT", "/accounts/alice/password",
-                      {"password": "not my password", "new_password": NEW_PASSWORD}, alice.auth)
+    answer = api.fetch("PUT", "/accounts/alice/password",
+                       {"password": "not my password", "new_password": NEW_PASSWORD}, alice.auth)
     assert answer.status == 401 and error_code(answer) == "wrong_password"
     post_tweet(api, alice, "still logged in")
     log_in(api, "alice")  # with the old password
@@ -359,7 +359,7 @@ def test_a_wrong_current_password_changes_nothing(api: Client) -> None:
 def test_a_bad_password_change_is_a_400_and_changes_nothing(api: Client, payload: Any,
                                                             code: str) -> None:
     alice = join(api, "alice")
-    answer = api.call("PUT", "/accounts/alice/password", payload, alice.auth)
+    answer = api.fetch("PUT", "/accounts/alice/password", payload, alice.auth)
     assert answer.status == 400 and error_code(answer) == code
     post_tweet(api, alice, "still logged in")
 
@@ -367,11 +367,11 @@ def test_a_bad_password_change_is_a_400_and_changes_nothing(api: Client, payload
 def test_only_the_owner_may_change_a_password(api: Client) -> None:
     alice, bob = join(api, "alice"), join(api, "bob")
     payload = {"password": PASSWORD, "new_password": NEW_PASSWORD}
-    answer = api.call("PUT", "/accounts/alice/password", payload, bob.auth)
+    answer = api.fetch("PUT", "/accounts/alice/password", payload, bob.auth)
     assert answer.status == 403 and error_code(answer) == "not_owner"
-    answer = api.call("PUT", "/accounts/nobody/password", payload, bob.auth)
+    answer = api.fetch("PUT", "/accounts/nobody/password", payload, bob.auth)
     assert answer.status == 404
-    assert api.call("PUT", "/accounts/alice/password", payload).status == 401
+    assert api.fetch("PUT", "/accounts/alice/password", payload).status == 401
     log_in(api, "alice")
     post_tweet(api, alice, "untouched")
 
@@ -379,8 +379,8 @@ def test_only_the_owner_may_change_a_password(api: Client) -> None:
 def test_an_ended_token_cannot_change_the_password(api: Client) -> None:
     alice = join(api, "alice")
     log_out(api, alice)
-    answer = api.call("PUT", "/accounts/alice/password",
-                      {"password": PASSWORD, "new_password": NEW_PASSWORD}, alice.auth)
+    answer = api.fetch("PUT", "/accounts/alice/password",
+                       {"password": PASSWORD, "new_password": NEW_PASSWORD}, alice.auth)
     assert answer.status == 401 and answer.json()["error"]["message"] == ENDED
     log_in(api, "alice")
 
@@ -468,6 +468,6 @@ def test_ending_sessions_publishes_nothing_to_the_caches(lab: Lab, api: Client,
     alice = join(api, "alice")
     store_feed, api_feed = FeedReader(lab.client(store.url)), FeedReader(lab.client(api.url))
     fresh = change_password(api, alice)
-    answer = api.call("DELETE", "/sessions", headers=fresh.auth)
+    answer = api.fetch("DELETE", "/sessions", headers=fresh.auth)
     assert answer.status == 204 and "changed-keys" not in answer.headers
     assert store_feed.keys() == [] and api_feed.keys() == []

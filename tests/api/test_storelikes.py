@@ -26,7 +26,7 @@ class RealStore:
         self.author = 0
 
     def data(self, method: str, target: str, payload: Any = None) -> Any:
-        answer = self.client.call(method, target, payload)
+        answer = self.client.fetch(method, target, payload)
         assert answer.status < 300, answer.body
         return answer.json() if answer.body else None
 

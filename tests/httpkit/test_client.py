@@ -45,7 +45,7 @@ def test_sequential_requests_share_one_connection(start_server: StartServer) -> 
     server = counting_server(start_server)
     upstream = Upstream(server.url)
     for n in range(5):
-        assert upstream.call("GET", f"/tweets/{n}").json() == {"route": "tweet", "id": str(n)}
+        assert upstream.fetch("GET", f"/tweets/{n}").json() == {"route": "tweet", "id": str(n)}
     upstream.close()
     assert server.accepted == 1
 
@@ -58,7 +58,7 @@ def test_threads_share_the_pool_without_mixing_answers(start_server: StartServer
     def read_tweets(worker: int) -> None:
         for n in range(20):
             tweet_id = f"{worker}-{n}"
-            if upstream.call("GET", f"/tweets/{tweet_id}").json()["id"] != tweet_id:
+            if upstream.fetch("GET", f"/tweets/{tweet_id}").json()["id"] != tweet_id:
                 mixed_up.append(tweet_id)
 
     workers = [threading.Thread(target=read_tweets, args=(w,)) for w in range(4)]
@@ -90,7 +90,7 @@ def test_a_connection_the_server_timed_out_is_replaced_transparently(
     upstream = Upstream(server.url)
     assert upstream.request("GET", "/hello").status == HTTPStatus.OK
     assert server.connections_closed.acquire(timeout=5)  # the server dropped the idle one
-    assert upstream.call("GET", "/tweets/9").json() == {"route": "tweet", "id": "9"}
+    assert upstream.fetch("GET", "/tweets/9").json() == {"route": "tweet", "id": "9"}
     upstream.close()
     assert server.accepted == 2
 
@@ -179,8 +179,8 @@ def test_a_negative_chunk_size_in_an_answer_is_a_502(start_upstream: StartUpstre
 def test_call_sends_json_with_its_type_and_length(start_upstream: StartUpstream) -> None:
     fake = start_upstream(Answer(ok(b'{"id": 1}', b"Content-Type: application/json")))
     upstream = Upstream(fake.url)
-    answer = upstream.call("POST", "/tweets", {"text": "héllo #python"},
-                           {"authorization": "Bearer t0ken"})
+    answer = upstream.fetch("POST", "/tweets", {"text": "héllo #python"},
+                            {"authorization": "Bearer t0ken"})
     upstream.close()
     assert answer.json() == {"id": 1}
     assert answer.headers["content-type"] == "application/json"
@@ -197,8 +197,8 @@ def test_call_sends_json_with_its_type_and_length(start_upstream: StartUpstream)
 def test_call_without_a_payload_sends_no_body(start_upstream: StartUpstream) -> None:
     fake = start_upstream(Answer(ok()), Answer(ok()))
     upstream = Upstream(fake.url)
-    upstream.call("GET", "/tweets")
-    upstream.call("POST", "/tweets/1/like")
+    upstream.fetch("GET", "/tweets")
+    upstream.fetch("POST", "/tweets/1/like")
     upstream.close()
     get, post = fake.received
     assert "content-length" not in get.headers and "content-type" not in get.headers
@@ -244,7 +244,7 @@ def test_a_url_prefix_is_put_before_every_target(start_upstream: StartUpstream) 
     upstream = Upstream(f"{fake.url}/base/")
     assert upstream.url == f"{fake.url}/base"
     upstream.request("GET", "/tweets?limit=2")
-    upstream.call("PUT", "/tweets/1", {"text": "edited"})
+    upstream.fetch("PUT", "/tweets/1", {"text": "edited"})
     upstream.close()
     assert [seen.request_line for seen in fake.received] == [
         "GET /base/tweets?limit=2 HTTP/1.1", "PUT /base/tweets/1 HTTP/1.1"]

@@ -10,17 +10,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stack.launcher import Stack, default_ports, plan
 from tests.api.helpers import Client
-from tests.harness import free_ports
+from tests.harness import RunningStack, running_stack
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 CACHES = 2
 PASSWORD = "correct horse"
 NAMES = itertools.count(1)
@@ -28,13 +24,13 @@ NAMES = itertools.count(1)
 
 @dataclass
 class Running:
-    ports: dict[str, int]
+    processes: RunningStack
     gateway: Client
     api: Client  # the lb: the public API as clients reach it
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.ports['mastodon']}"
+        return self.processes.url("mastodon")
 
     def lb_stats(self) -> dict[str, Any]:
         return dict(self.api.get_json("/_lb/stats"))
@@ -42,29 +38,20 @@ class Running:
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    ports = free_ports(list(default_ports()), {"cache": CACHES})
-    wired = ("HOST", "PORT", "STORE_URL", "UPSTREAM_URL", "LB_UPSTREAMS", "API_URL",
-             "MASTODON_PUBLIC_URL", "WEB_PUBLIC_URL")
-    env = {k: v for k, v in os.environ.items() if k not in wired}
-    env.update(DATA_DIR=str(tmp_path_factory.mktemp("data")), SCRYPT_N="16",
-               PYTHONPATH=str(ROOT))
-    running = Stack(plan(HOST, ports, CACHES), HOST, env)
-    running.start()
-    gateway, api = Client(f"http://{HOST}:{ports['mastodon']}"), Client(
-        f"http://{HOST}:{ports['lb']}")
-    try:
-        yield Running(ports, gateway, api)
-    finally:
-        gateway.close()
-        api.close()
-        running.stop()
+    with running_stack(tmp_path_factory.mktemp("data"), CACHES) as processes:
+        gateway, api = Client(processes.url("mastodon")), Client(processes.url("lb"))
+        try:
+            yield Running(processes, gateway, api)
+        finally:
+            gateway.close()
+            api.close()
 
 
 def sign_up(stack: Running, display_name: str = "") -> str:
     """Make a new account through the public API; return its username."""
     username = f"user{next(NAMES)}_{os.getpid() % 1000}"
-    answer = stack.api.call("POST", "/accounts", {"username": username, "password": PASSWORD,
-                                                  "display_name": display_name or username})
+    answer = stack.api.fetch("POST", "/accounts", {"username": username, "password": PASSWORD,
+                                                   "display_name": display_name or username})
     assert answer.status == 201, answer.body
     return username
 
@@ -101,7 +88,7 @@ def authorize(stack: Running, login_url: str, username: str, password: str = PAS
 
 def register_app(stack: Running, redirect_uris: str = "urn:ietf:wg:oauth:2.0:oob",
                  scopes: str = "read write") -> dict[str, Any]:
-    answer = stack.gateway.call("POST", "/api/v1/apps", {
+    answer = stack.gateway.fetch("POST", "/api/v1/apps", {
         "client_name": "tests", "redirect_uris": redirect_uris, "scopes": scopes})
     assert answer.status == 200
     return dict(answer.json())
@@ -109,7 +96,7 @@ def register_app(stack: Running, redirect_uris: str = "urn:ietf:wg:oauth:2.0:oob
 
 def password_token(stack: Running, username: str, scope: str = "read write") -> str:
     app = register_app(stack)
-    answer = stack.gateway.call("POST", "/oauth/token", {
+    answer = stack.gateway.fetch("POST", "/oauth/token", {
         "grant_type": "password", "client_id": app["client_id"],
         "client_secret": app["client_secret"], "username": username, "password": PASSWORD,
         "scope": scope})

@@ -21,7 +21,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def post_status(stack: Running, token: str, text: str) -> dict[str, Any]:
-    answer = stack.gateway.call("POST", "/api/v1/statuses", {"status": text}, bearer(token))
+    answer = stack.gateway.fetch("POST", "/api/v1/statuses", {"status": text}, bearer(token))
     assert answer.status == 200, answer.body
     return dict(answer.json())
 
@@ -42,7 +42,7 @@ def test_errors_are_a_sentence_and_no_oauth_metadata_is_claimed(stack: Running) 
         answer = stack.gateway.get(path)
         assert answer.status == 404 and set(answer.json()) == {"error"}
         assert answer.json()["error"][0].isupper() and answer.json()["error"].endswith(".")
-    wrong = stack.gateway.call("DELETE", "/api/v1/instance")
+    wrong = stack.gateway.fetch("DELETE", "/api/v1/instance")
     assert wrong.status == 405 and "GET" in wrong.headers["allow"]
     home = stack.gateway.get("/api/v1/timelines/home")
     assert home.status == 401 and home.json() == {"error": "The access token is invalid."}
@@ -77,7 +77,7 @@ def test_oauth_refuses_bad_clients_passwords_grants_and_scopes(stack: Running) -
                 {"client_name": "", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"},
                 {"client_name": "x", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
                  "scopes": "root"}]:
-        refused = stack.gateway.call("POST", "/api/v1/apps", bad)
+        refused = stack.gateway.fetch("POST", "/api/v1/apps", bad)
         assert refused.status == 422 and set(refused.json()) == {"error"}
 
 
@@ -103,9 +103,9 @@ def test_the_code_flow_redirects_with_state_and_a_code_works_once(stack: Running
     exchange = {"grant_type": "authorization_code", "code": sent["code"],
                 "client_id": app["client_id"], "client_secret": app["client_secret"],
                 "redirect_uri": "http://127.0.0.1:1/back?from=us"}
-    first = stack.gateway.call("POST", "/oauth/token", exchange)
+    first = stack.gateway.fetch("POST", "/oauth/token", exchange)
     assert first.status == 200 and first.json()["scope"] == "read"
-    again = stack.gateway.call("POST", "/oauth/token", exchange)
+    again = stack.gateway.fetch("POST", "/oauth/token", exchange)
     assert again.status == 400 and again.json()["error"] == "invalid_grant"
     me_again = stack.gateway.get("/api/v1/accounts/verify_credentials",
                                  bearer(first.json()["access_token"]))
@@ -122,7 +122,7 @@ def test_a_revoked_token_no_longer_works(stack: Running) -> None:
     app = register_app(stack)
     token = password_token(stack, me)
     assert stack.gateway.get("/api/v1/accounts/verify_credentials", bearer(token)).status == 200
-    revoked = stack.gateway.call("POST", "/oauth/revoke", {
+    revoked = stack.gateway.fetch("POST", "/oauth/revoke", {
         "client_id": app["client_id"], "client_secret": app["client_secret"], "token": token})
     assert revoked.status == 200 and revoked.json() == {}
     assert stack.gateway.get("/api/v1/accounts/verify_credentials", bearer(token)).status == 401
@@ -130,7 +130,7 @@ def test_a_revoked_token_no_longer_works(stack: Running) -> None:
 
 def test_statuses_come_as_json_or_forms_and_what_cannot_be_is_a_422(stack: Running) -> None:
     token = password_token(stack, sign_up(stack))
-    as_json = stack.gateway.call("POST", "/api/v1/statuses", {
+    as_json = stack.gateway.fetch("POST", "/api/v1/statuses", {
         "status": "json <b>bold</b> & co", "media_ids": [], "visibility": "public"},
         bearer(token))  # as toot sends it
     assert as_json.status == 200
@@ -153,8 +153,8 @@ def test_statuses_come_as_json_or_forms_and_what_cannot_be_is_a_422(stack: Runni
     broken = stack.gateway.request("POST", "/api/v1/statuses", b"{",
                                    {**bearer(token), "content-type": "application/json"})
     assert broken.status == 400 and set(broken.json()) == {"error"}
-    unfav = stack.gateway.call("POST", f"/api/v1/statuses/{as_json.json()['id']}/unfavourite",
-                               headers=bearer(token))
+    unfav = stack.gateway.fetch("POST", f"/api/v1/statuses/{as_json.json()['id']}/unfavourite",
+                                headers=bearer(token))
     assert unfav.status == 422
 
 

@@ -1,7 +1,6 @@
 """Running ``python -m stack`` (what `make run` does) from a test, as a user would."""
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,10 +12,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from tests.harness import free_ports
+from tests.harness import ROOT, stack_env, stack_ports
 
-
-ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 30.0
 
 
@@ -71,12 +68,8 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
     started: list[Launcher] = []
 
     def start(**settings: str) -> Launcher:
-        ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": 2})
-        wired = ("HOST", "PORT", "STORE_URL", "UPSTREAM_URL", "LB_UPSTREAMS", "API_URL")
-        env = {name: value for name, value in os.environ.items() if name not in wired}
-        env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-        env.update({"CACHES": "2", "DATA_DIR": str(tmp_path / "data"), "SCRYPT_N": "16",
-                    "LB_HEALTH_S": "0.2", **settings})
+        ports = {f"{name.upper()}_PORT": str(port) for name, port in stack_ports(2).items()}
+        env = stack_env(tmp_path / "data", **ports, CACHES="2", LB_HEALTH_S="0.2", **settings)
         started.append(Launcher(env))
         return started[-1]
     try:

@@ -139,10 +139,10 @@ def test_a_full_disk_is_a_507_nothing_answered_507_is_counted_and_writes_resume_
         likes: dict[int, int] = {}  # tweet id -> status of each like
         liked = 0
         for n in range(600):
-            answer = client.call("POST", "/tweets", {"text": "x" * 270}, alice.auth)
+            answer = client.fetch("POST", "/tweets", {"text": "x" * 270}, alice.auth)
             posts.append(answer.status)
             tweet = tweets[n % len(tweets)]
-            answer = client.call("POST", f"/tweets/{tweet}/like")
+            answer = client.fetch("POST", f"/tweets/{tweet}/like")
             likes[n] = answer.status
             liked += answer.status == 202
             if answer.status == 507:
@@ -154,9 +154,9 @@ def test_a_full_disk_is_a_507_nothing_answered_507_is_counted_and_writes_resume_
         stats = client.get_json("/stats")
         assert stats["likes_received"] == liked and stats["likes_written"] <= liked
         filler.unlink()  # space comes back: nobody restarts anything
-        assert wait_until(lambda: client.call("POST", "/tweets", {"text": "room again"},
-                                              alice.auth).status == 201, timeout=5.0)
-        assert client.call("POST", f"/tweets/{tweets[0]}/like").status == 202
+        assert wait_until(lambda: client.fetch("POST", "/tweets", {"text": "room again"},
+                                               alice.auth).status == 201, timeout=5.0)
+        assert client.fetch("POST", f"/tweets/{tweets[0]}/like").status == 202
         client.close()
         assert api.terminate() == 0  # flushes every like it took
         with sqlite3.connect(small_disk / "store" / "twitter.sqlite3") as db:
@@ -174,15 +174,15 @@ def test_a_keyed_tweet_and_like_sent_again_after_the_api_was_killed_land_once(
     try:
         ada = join(lb, "ada")
         post = {**ada.auth, "idempotency-key": "post-1"}
-        tweet = lb.call("POST", "/tweets", {"text": "once"}, post).json()
-        assert lb.call("POST", f"/tweets/{tweet['id']}/like",
-                       headers={"idempotency-key": "like-1"}).json()["likes"] == 1
+        tweet = lb.fetch("POST", "/tweets", {"text": "once"}, post).json()
+        assert lb.fetch("POST", f"/tweets/{tweet['id']}/like",
+                        headers={"idempotency-key": "like-1"}).json()["likes"] == 1
         os.kill(pids(launcher)["api"], signal.SIGKILL)  # as if its answers had been lost
         launcher.wait_for(launcher.err, r"api is back")
-        again = lb.call("POST", "/tweets", {"text": "once"}, post)
+        again = lb.fetch("POST", "/tweets", {"text": "once"}, post)
         assert again.json() == tweet and again.headers["idempotent-replayed"] == "true"
-        liked = lb.call("POST", f"/tweets/{tweet['id']}/like",
-                        headers={"idempotency-key": "like-1"})
+        liked = lb.fetch("POST", f"/tweets/{tweet['id']}/like",
+                         headers={"idempotency-key": "like-1"})
         assert liked.json()["likes"] == 1 and liked.headers["idempotent-replayed"] == "true"
         assert [t["id"] for t in lb.get_json("/tweets", fresh=True)["tweets"]] == [tweet["id"]]
         assert lb.get_json(f"/tweets/{tweet['id']}", fresh=True)["likes"] == 1

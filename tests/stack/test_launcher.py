@@ -17,8 +17,8 @@ import pytest
 from stack.launcher import describe
 from tests.api.helpers import Client, join, like, post_tweet
 from tests.fakes import answers_ok, http_get, wait_until
-from tests.stack.conftest import ROOT, Launcher, alive, pids
-from tests.harness import free_ports
+from tests.stack.conftest import Launcher, alive, pids
+from tests.harness import ROOT, stack_env, stack_ports
 
 
 def test_a_killed_cache_is_started_again_by_the_launcher_and_the_rest_keep_serving(
@@ -63,10 +63,10 @@ def test_a_killed_launchers_services_stop_by_themselves_the_api_flushing_its_lik
 
 
 def test_a_port_in_use_is_named_with_the_process_holding_it(tmp_path: Path) -> None:
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": 2})
+    ports = stack_ports(2)
     with socket.create_server(("127.0.0.1", ports["store"])):
-        env = {**os.environ, **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-               "DATA_DIR": str(tmp_path / "data")}
+        env = stack_env(tmp_path / "data",
+                        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
         run = subprocess.run([sys.executable, "-m", "stack"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert run.returncode == 1

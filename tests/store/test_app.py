@@ -31,16 +31,16 @@ def store(tmp_path: Path) -> Iterator[Upstream]:
 
 
 def sign_up(store: Upstream, username: str) -> dict[str, Any]:
-    answer = store.call("POST", "/accounts", {"username": username, "password_hash": "h",
-                                              "display_name": username.title()})
+    answer = store.fetch("POST", "/accounts", {"username": username, "password_hash": "h",
+                                               "display_name": username.title()})
     assert answer.status == 201, answer.body
     account: dict[str, Any] = answer.json()
     return account
 
 
 def post_tweet(store: Upstream, author_id: int, text: str, tags: list[str]) -> dict[str, Any]:
-    answer = store.call("POST", "/tweets", {"author_id": author_id, "text": text,
-                                            "hashtags": tags})
+    answer = store.fetch("POST", "/tweets", {"author_id": author_id, "text": text,
+                                             "hashtags": tags})
     assert answer.status == 201, answer.body
     tweet: dict[str, Any] = answer.json()
     return tweet
@@ -62,7 +62,7 @@ def test_health_and_stats_are_never_cached(store: Upstream) -> None:
 def test_account_round_trip_and_case_insensitive_conflict(store: Upstream) -> None:
     alice = sign_up(store, "Alice")
     assert store.request("GET", "/accounts/alice").json() == alice
-    taken = store.call("POST", "/accounts", {"username": "ALICE", "password_hash": "h"})
+    taken = store.fetch("POST", "/accounts", {"username": "ALICE", "password_hash": "h"})
     assert taken.status == 409 and error_code(taken) == "username_taken"
     assert store.request("GET", "/accounts/nobody").status == 404
 
@@ -83,11 +83,11 @@ def test_passwords_and_token_generations_are_never_cached_and_publish_nothing(
     target = f"/token-generations/{alice['id']}"
     until = 1_800_003_600  # the fake clock + 1 hour
     answers = [store.request("GET", target),
-               store.call("PUT", target, {"through": 0}),
-               store.call("POST", f"{target}/ended", {"session": 9, "until": until}),
-               store.call("POST", f"{target}/ended", {"session": 4, "until": until}),
+               store.fetch("PUT", target, {"through": 0}),
+               store.fetch("POST", f"{target}/ended", {"session": 9, "until": until}),
+               store.fetch("POST", f"{target}/ended", {"session": 4, "until": until}),
                store.request("GET", target),
-               store.call("PUT", "/accounts/ALICE/password", {"password_hash": "h2"}),
+               store.fetch("PUT", "/accounts/ALICE/password", {"password_hash": "h2"}),
                store.request("GET", "/accounts/alice/credentials"),
                store.request("GET", target)]
     assert [answer.json().get("generation") for answer in answers] == [0, 1, 1, 1, 1, 2, 2, 2]
@@ -128,7 +128,7 @@ def test_passwords_and_token_generations_are_never_cached_and_publish_nothing(
 def test_bad_generation_and_password_requests(store: Upstream, method: str, target: str,
                                               payload: Any, status: int) -> None:
     sign_up(store, "alice")
-    answer = store.call(method, target, payload)
+    answer = store.fetch(method, target, payload)
     assert answer.status == status, answer.body
 
 
@@ -137,10 +137,10 @@ def test_tweet_lifecycle_with_author_guard(store: Upstream) -> None:
     tweet = post_tweet(store, alice["id"], "hello #World", ["world"])
     assert tweet["author"] == "alice" and tweet["edited_at"] is None
     path = f"/tweets/{tweet['id']}"
-    refused = store.call("PUT", path, {"text": "x", "hashtags": [], "author_id": bob["id"]})
+    refused = store.fetch("PUT", path, {"text": "x", "hashtags": [], "author_id": bob["id"]})
     assert refused.status == 403 and error_code(refused) == "not_author"
-    edited = store.call("PUT", path, {"text": "bye #moon", "hashtags": ["moon"],
-                                      "author_id": alice["id"]}).json()
+    edited = store.fetch("PUT", path, {"text": "bye #moon", "hashtags": ["moon"],
+                                       "author_id": alice["id"]}).json()
     assert edited["text"] == "bye #moon" and edited["edited_at"] is not None
     assert store.request("DELETE", f"{path}?author_id={bob['id']}").status == 403
     deleted = store.request("DELETE", f"{path}?author_id={alice['id']}")
@@ -177,8 +177,8 @@ def test_like_batches_apply_once(store: Upstream) -> None:
     alice = sign_up(store, "alice")
     tweet = post_tweet(store, alice["id"], "like me", [])
     batch = {"batch_id": "b-1", "likes": {str(tweet["id"]): 3, "999": 2}}
-    first = store.call("POST", "/like-batches", batch).json()
-    again = store.call("POST", "/like-batches", batch).json()
+    first = store.fetch("POST", "/like-batches", batch).json()
+    again = store.fetch("POST", "/like-batches", batch).json()
     assert first["duplicate"] is False and first["missing"] == [999]
     assert again["duplicate"] is True
     assert store.request("GET", f"/tweets/{tweet['id']}").json()["likes"] == 3
@@ -200,7 +200,7 @@ def test_like_batches_apply_once(store: Upstream) -> None:
 ])
 def test_bad_requests_are_refused_clearly(store: Upstream, method: str, path: str,
                                           payload: Any, status: int) -> None:
-    answer = store.call(method, path, payload)
+    answer = store.fetch(method, path, payload)
     assert answer.status == status
     assert set(answer.json()["error"]) == {"code", "message"}
 
@@ -276,7 +276,7 @@ def test_answers_never_to_be_cached_name_nothing(store: Upstream, cast: dict[str
 
 def test_a_sign_up_names_the_account_lists(store: Upstream) -> None:
     feed = FeedReader(store)
-    answer = store.call("POST", "/accounts", {"username": "Carol", "password_hash": "h"})
+    answer = store.fetch("POST", "/accounts", {"username": "Carol", "password_hash": "h"})
     assert answer.status == 201
     assert changed_keys(answer) == ["accounts"]
     assert feed.keys() == ["accounts"]
@@ -285,8 +285,8 @@ def test_a_sign_up_names_the_account_lists(store: Upstream) -> None:
 def test_a_post_names_every_list_it_heads_and_its_author(store: Upstream) -> None:
     alice = sign_up(store, "Alice")
     feed = FeedReader(store)
-    answer = store.call("POST", "/tweets", {"author_id": alice["id"], "text": "hi #Cats #dogs",
-                                            "hashtags": ["cats", "dogs"]})
+    answer = store.fetch("POST", "/tweets", {"author_id": alice["id"], "text": "hi #Cats #dogs",
+                                             "hashtags": ["cats", "dogs"]})
     assert answer.status == 201
     expected = ["timeline", "search", "hashtags", "account/alice", "tag/cats", "tag/dogs"]
     assert changed_keys(answer) == expected
@@ -296,9 +296,9 @@ def test_a_post_names_every_list_it_heads_and_its_author(store: Upstream) -> Non
 def test_an_edit_names_the_tweet_and_its_old_and_new_tags(
         store: Upstream, cast: dict[str, Any]) -> None:
     feed = FeedReader(store)
-    answer = store.call("PUT", "/tweets/1", {"text": "now #dogs and #birds",
-                                             "hashtags": ["dogs", "birds"],
-                                             "author_id": cast["alice"]["id"]})
+    answer = store.fetch("PUT", "/tweets/1", {"text": "now #dogs and #birds",
+                                              "hashtags": ["dogs", "birds"],
+                                              "author_id": cast["alice"]["id"]})
     assert answer.status == 200
     expected = ["tweet/1", "search", "hashtags", "tag/cats", "tag/dogs", "tag/birds"]
     assert changed_keys(answer) == expected
@@ -319,11 +319,11 @@ def test_a_like_batch_names_only_the_tweets_it_changed(
         store: Upstream, cast: dict[str, Any]) -> None:
     feed = FeedReader(store)
     batch = {"batch_id": "b-keys", "likes": {"1": 2, "3": 1, "999": 4}}
-    answer = store.call("POST", "/like-batches", batch)
+    answer = store.fetch("POST", "/like-batches", batch)
     assert answer.status == 200
     assert changed_keys(answer) == ["tweet/1", "tweet/3"]
     assert feed.keys() == ["tweet/1", "tweet/3"]
-    again = store.call("POST", "/like-batches", batch)  # a resend changes nothing
+    again = store.fetch("POST", "/like-batches", batch)  # a resend changes nothing
     assert again.json()["duplicate"] is True
     assert changed_keys(again) == []
     assert feed.keys() == []
@@ -342,7 +342,7 @@ def test_a_refused_or_empty_write_publishes_nothing(store: Upstream, cast: dict[
                                                     payload: Any) -> None:
     feed = FeedReader(store)
     seq = feed.seq
-    answer = store.call(method, path, payload)
+    answer = store.fetch(method, path, payload)
     assert answer.headers.get("changed-keys", "") == ""
     assert feed.keys() == [] and feed.seq == seq
 
@@ -380,16 +380,16 @@ def test_every_read_a_write_made_untrue_carries_a_key_the_write_named(
     alice, bob = cast["alice"]["id"], cast["bob"]["id"]
     before = snapshot(store)
     answer = {
-        "sign_up": lambda: store.call("POST", "/accounts", {"username": "carol",
-                                                            "password_hash": "h"}),
-        "post": lambda: store.call("POST", "/tweets", {"author_id": bob, "text": "hello #cats",
-                                                       "hashtags": ["cats"]}),
-        "edit": lambda: store.call("PUT", "/tweets/1", {"text": "now #birds",
-                                                        "hashtags": ["birds"],
-                                                        "author_id": alice}),
+        "sign_up": lambda: store.fetch("POST", "/accounts", {"username": "carol",
+                                                             "password_hash": "h"}),
+        "post": lambda: store.fetch("POST", "/tweets", {"author_id": bob, "text": "hello #cats",
+                                                        "hashtags": ["cats"]}),
+        "edit": lambda: store.fetch("PUT", "/tweets/1", {"text": "now #birds",
+                                                         "hashtags": ["birds"],
+                                                         "author_id": alice}),
         "delete": lambda: store.request("DELETE", f"/tweets/2?author_id={bob}"),
-        "like": lambda: store.call("POST", "/like-batches", {"batch_id": "b-o",
-                                                             "likes": {"2": 1}}),
+        "like": lambda: store.fetch("POST", "/like-batches", {"batch_id": "b-o",
+                                                              "likes": {"2": 1}}),
     }[write]()
     assert 200 <= answer.status < 300
     changed = set(changed_keys(answer))
@@ -414,7 +414,7 @@ def test_deleting_the_last_tweet_beyond_a_page_drops_that_page_whose_next_it_end
 
 def keyed_post(store: Upstream, author_id: int, text: str, key: str,
                fingerprint: str) -> UpstreamResponse:
-    return store.call("POST", "/tweets", {
+    return store.fetch("POST", "/tweets", {
         "author_id": author_id, "text": text, "hashtags": [],
         "idempotency": {"scope": f"tweets:{author_id}", "key": key,
                         "fingerprint": fingerprint, "window_s": 86400}})
@@ -430,7 +430,7 @@ def test_a_keyed_write_done_before_is_answered_again_and_changes_and_publishes_n
     assert (again.status, again.json()) == (201, first.json())
     assert again.headers["idempotent-replayed"] == "true"
     assert "changed-keys" not in again.headers and feed.keys() == []
-    assert len(store.call("GET", "/tweets").json()["tweets"]) == 1
+    assert len(store.fetch("GET", "/tweets").json()["tweets"]) == 1
 
 
 def test_a_key_reused_for_another_write_is_a_422_and_a_bad_idempotency_field_a_400(
@@ -442,6 +442,6 @@ def test_a_key_reused_for_another_write_is_a_422_and_a_bad_idempotency_field_a_4
     for field in ({"scope": "s", "key": "", "fingerprint": "f", "window_s": 1},
                   {"scope": "s", "key": "k", "fingerprint": "f", "window_s": 0},
                   {"scope": "s", "key": "k"}):
-        answer = store.call("POST", "/tweets", {"author_id": alice["id"], "text": "x",
-                                                "hashtags": [], "idempotency": field})
+        answer = store.fetch("POST", "/tweets", {"author_id": alice["id"], "text": "x",
+                                                 "hashtags": [], "idempotency": field})
         assert answer.status == 400, field

@@ -13,7 +13,7 @@ import pytest
 from httpkit import Server, Upstream
 from tests.fakes import FakeClock, closed_port_address
 from tests.web.conftest import NewBrowser, StartWeb
-from web import app as web_app
+from web import forms
 from tests.web.helpers import (EXTERNAL, PASSWORD, Browser, Page, assert_error_page, delete,
                                edit, has_author_tools, like, log_in, log_out, post, search,
                                sent_back, sign_up)
@@ -183,7 +183,7 @@ def test_profile_shows_the_authors_tweets_only(new_browser: NewBrowser) -> None:
 def test_account_list_pages_with_an_older_link(browser: Browser, store_client: Upstream) -> None:
     names = {f"user{n:02d}" for n in range(25)}
     for name in sorted(names):
-        answer = store_client.call("POST", "/accounts", {
+        answer = store_client.fetch("POST", "/accounts", {
             "username": name, "password_hash": "not-a-real-hash", "display_name": name.upper()})
         assert answer.status == 201
     first = browser.get("/accounts")
@@ -498,7 +498,7 @@ def test_an_expired_login_shows_as_logged_out_and_posts_nothing(browser: Browser
                             idem=form.idem("/tweets"))
     assert answer.status == 303 and answer.location == "/login"
     asked = browser.follow(answer)
-    assert asked.logged_in_as is None and asked.notice == web_app.NOT_LOGGED_IN
+    assert asked.logged_in_as is None and asked.notice == forms.NOT_LOGGED_IN
     assert "too late" not in browser.get("/").text
 
 

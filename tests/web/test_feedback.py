@@ -13,7 +13,7 @@ from tests.fakes import FakeClock, closed_port_address
 from tests.web.conftest import NewBrowser, StartWeb
 from tests.web.helpers import (PASSWORD, Browser, assert_error_page, delete, like, log_in,
                                log_out, post, sent_back, sign_up)
-from web import app as web_app
+from web import forms, pages, words
 
 NEXT_FIELD = re.compile(r'name="next" value="([^"]*)"')
 
@@ -174,7 +174,7 @@ def test_a_post_after_logging_out_in_another_tab_waits_for_the_next_log_in(
                             idem=old_tab.idem("/tweets"))
     assert answer.status == 303 and answer.location == "/login"
     asked = browser.follow(answer)
-    assert asked.notice == web_app.NOT_LOGGED_IN and "do not lose me" not in asked.main
+    assert asked.notice == forms.NOT_LOGGED_IN and "do not lose me" not in asked.main
     back = log_in(browser, "alice")
     assert ">do not lose me</textarea>" in back.text and back.tweet_ids() == []
     assert ">do not lose me</textarea>" not in browser.get("/").text  # shown once
@@ -185,7 +185,7 @@ def test_a_form_with_a_token_that_does_not_match_shows_the_post_form_again_with_
     sign_up(browser, "alice")
     page = browser.submit("/tweets", {"text": "kept"}, csrf="not-the-token")
     assert_error_page(page, 403)
-    assert page.error == web_app.NOT_CHECKED and ">kept</textarea>" in page.text
+    assert page.error == forms.NOT_CHECKED and ">kept</textarea>" in page.text
     assert browser.get("/").tweet_ids() == []
 
 
@@ -236,12 +236,12 @@ def test_tweets_show_display_names_and_relative_times(start_web: StartWeb, api: 
     assert byline in page.text
     created = re.search(r'<time datetime="([^"]+)" title="([^"]+ UTC)">([^<]+)</time>', page.text)
     assert created is not None
-    clock.now = web_app.words.moment(created[1]).timestamp() + 300  # type: ignore[union-attr]
+    clock.now = words.moment(created[1]).timestamp() + 300  # type: ignore[union-attr]
     assert f'title="{created[2]}">5m ago</time>' in browser.get(f"/tweets/{tweet}").text
 
 
 def test_an_empty_search_says_what_each_tab_finds(browser: Browser) -> None:
-    for kind, hint in web_app.SEARCH_HINTS.items():
+    for kind, hint in pages.SEARCH_HINTS.items():
         page = browser.get(f"/search?kind={kind}")
         assert page.status == 200 and hint in page.text
 
