@@ -71,6 +71,16 @@ def api(start_api: StartApi, store: Server) -> Client:
 
 
 @pytest.fixture
+def alice(api: Client) -> User:
+    return join(api, "alice", "Alice Liddell")
+
+
+@pytest.fixture
+def bob(api: Client) -> User:
+    return join(api, "bob")
+
+
+@pytest.fixture
 def start_cache(lab: Lab) -> StartCache:
     """Start a real cache (a front cache, or dbcache) in front of ``upstream_url``."""
     def start(upstream_url: str, name: str = "cache") -> Server:

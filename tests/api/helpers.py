@@ -160,3 +160,15 @@ def error_code(answer: UpstreamResponse) -> str:
     assert isinstance(error["message"], str) and error["message"]
     code: str = error["code"]
     return code
+
+
+def timeline(api: Client) -> list[dict[str, Any]]:
+    """Return the newest 100 tweets."""
+    found: list[dict[str, Any]] = api.get_json("/tweets?limit=100")["tweets"]
+    return found
+
+
+def logged(api: Client, after: int = 0) -> list[list[str]]:
+    """Return the calls /logs shows after the ``after``-th."""
+    calls: list[list[str]] = api.get_json(f"/logs?after={after}")["calls"]
+    return calls
