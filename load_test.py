@@ -262,8 +262,8 @@ class World:
     def newcomer(self) -> str:
         return f"lt_{self.run}_r"
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
-             raw: bytes | None = None, key: str | None = None) -> Reply:
+    def fetch(self, method: str, path: str, body: Any = None, token: str | None = None,
+              raw: bytes | None = None, key: str | None = None) -> Reply:
         """Send a request (a POST with Idempotency-Key ``key``, else a fresh one); reads ask
         the caches for a fresh answer."""
         headers = FRESH if method == "GET" else None
@@ -272,7 +272,7 @@ class World:
 
     def read(self, path: str) -> Any:
         """Return the JSON of a fresh GET that must answer 200."""
-        return ok(self.call("GET", path), 200, f"GET {path}")
+        return ok(self.fetch("GET", path), 200, f"GET {path}")
 
     def token(self, who: str) -> str:
         """Return a user's token, or fail if logging in failed earlier."""
@@ -336,7 +336,7 @@ def check_sign_up(w: World) -> None:
     for username in (w.user, w.other):
         body = {"username": username, "password": w.password,
                 "display_name": f"Load Tester {w.run}"}
-        account = ok(w.call("POST", "/accounts", body), 201, f"sign up {username}")
+        account = ok(w.fetch("POST", "/accounts", body), 201, f"sign up {username}")
         check_account(account, username)
         expect(account["tweet_count"] == 0, f"new account has tweet_count {account['tweet_count']}")
         expect(account["display_name"] == f"Load Tester {w.run}", "display_name not kept")
@@ -345,7 +345,7 @@ def check_sign_up(w: World) -> None:
 @check("sign_up_duplicate_ignoring_case_409")
 def check_duplicate(w: World) -> None:
     body = {"username": w.user.upper(), "password": w.password}
-    refused(w.call("POST", "/accounts", body), 409, f"sign up {w.user.upper()}")
+    refused(w.fetch("POST", "/accounts", body), 409, f"sign up {w.user.upper()}")
 
 
 @check("sign_up_bad_input_400")
@@ -362,13 +362,13 @@ def check_bad_sign_ups(w: World) -> None:
         ("missing password", {"username": f"lt_{w.run}_d"}, None),
     ]
     for what, body, raw in cases:
-        refused(w.call("POST", "/accounts", body, raw=raw), 400, what)
+        refused(w.fetch("POST", "/accounts", body, raw=raw), 400, what)
 
 
 @check("log_in_201")
 def check_log_in(w: World) -> None:
     for username in (w.user, w.other):
-        reply = w.call("POST", "/sessions", {"username": username, "password": w.password})
+        reply = w.fetch("POST", "/sessions", {"username": username, "password": w.password})
         session = ok(reply, 201, f"log in {username}")
         expect(isinstance(session.get("token"), str) and len(session["token"]) > 10,
                "no token in the answer")
@@ -379,22 +379,22 @@ def check_log_in(w: World) -> None:
 @check("log_in_wrong_password_401")
 def check_log_in_wrong(w: World) -> None:
     wrong = {"username": w.user, "password": w.password + "x"}
-    refused(w.call("POST", "/sessions", wrong), 401, "wrong password")
+    refused(w.fetch("POST", "/sessions", wrong), 401, "wrong password")
     nobody = {"username": f"lt_{w.run}_nobody", "password": w.password}
-    refused(w.call("POST", "/sessions", nobody), 401, "unknown username")
+    refused(w.fetch("POST", "/sessions", nobody), 401, "unknown username")
 
 
 @check("get_account")
 def check_get_account(w: World) -> None:
     check_account(w.read(f"/accounts/{w.user}"), w.user)
-    refused(w.call("GET", f"/accounts/lt_{w.run}_nobody"), 404, "unknown account")
+    refused(w.fetch("GET", f"/accounts/lt_{w.run}_nobody"), 404, "unknown account")
 
 
 @check("post_tweet_201_hashtags")
 def check_post(w: World) -> None:
     text = (f"  Hello from load_test {w.tag('alpha')} #LT{w.run}Tag #lt{w.run}tag "
             f"#Über{w.run} and #lt{w.run}TAG again  ")
-    tweet = ok(w.call("POST", "/tweets", {"text": text}, w.token(w.user)), 201, "post")
+    tweet = ok(w.fetch("POST", "/tweets", {"text": text}, w.token(w.user)), 201, "post")
     check_tweet(tweet)
     w.tweet = tweet
     expect(tweet["author"] == w.user, f"author {tweet['author']!r}")
@@ -429,14 +429,14 @@ def check_author_tweets(w: World) -> None:
 @check("tweet_text_limits")
 def check_text_limits(w: World) -> None:
     token = w.token(w.other)
-    emoji = ok(w.call("POST", "/tweets", {"text": "\U0001F600" * 280}, token), 201, "280 emoji")
+    emoji = ok(w.fetch("POST", "/tweets", {"text": "\U0001F600" * 280}, token), 201, "280 emoji")
     expect(len(emoji["text"]) == 280, "280 emoji did not come back as 280 characters")
-    refused(w.call("POST", "/tweets", {"text": "\U0001F600" * 281}, token), 400, "281 emoji")
-    refused(w.call("POST", "/tweets", {"text": "x" * 281}, token), 400, "281 characters")
-    refused(w.call("POST", "/tweets", {"text": "   "}, token), 400, "blank text")
-    refused(w.call("POST", "/tweets", {"text": ""}, token), 400, "empty text")
-    refused(w.call("POST", "/tweets", {"text": 5}, token), 400, "text not a string")
-    refused(w.call("POST", "/tweets", None, token, raw=b"{oops"), 400, "malformed JSON")
+    refused(w.fetch("POST", "/tweets", {"text": "\U0001F600" * 281}, token), 400, "281 emoji")
+    refused(w.fetch("POST", "/tweets", {"text": "x" * 281}, token), 400, "281 characters")
+    refused(w.fetch("POST", "/tweets", {"text": "   "}, token), 400, "blank text")
+    refused(w.fetch("POST", "/tweets", {"text": ""}, token), 400, "empty text")
+    refused(w.fetch("POST", "/tweets", {"text": 5}, token), 400, "text not a string")
+    refused(w.fetch("POST", "/tweets", None, token, raw=b"{oops"), 400, "malformed JSON")
 
 
 @check("paging_with_cursor")
@@ -447,19 +447,19 @@ def check_paging(w: World) -> None:
     older = ids(second)
     expect(bool(older) and older[0] < ids(first)[0], "the next page is not older")
     for bad in ("0", "101", "x"):
-        refused(w.call("GET", f"/tweets?limit={bad}"), 400, f"limit={bad}")
+        refused(w.fetch("GET", f"/tweets?limit={bad}"), 400, f"limit={bad}")
 
 
 @check("token_required_401")
 def check_tokens(w: World) -> None:
-    refused(w.call("POST", "/tweets", {"text": "no token"}), 401, "no token")
-    refused(w.call("POST", "/tweets", {"text": "forged"}, "forged.token"), 401, "forged token")
+    refused(w.fetch("POST", "/tweets", {"text": "no token"}), 401, "no token")
+    refused(w.fetch("POST", "/tweets", {"text": "forged"}, "forged.token"), 401, "forged token")
     real = w.token(w.user)
     tampered = real[:-2] + ("AA" if real[-2:] != "AA" else "BB")
-    refused(w.call("POST", "/tweets", {"text": "tampered"}, tampered), 401, "tampered token")
+    refused(w.fetch("POST", "/tweets", {"text": "tampered"}, tampered), 401, "tampered token")
     tweet_id = w.the_tweet()["id"]
-    refused(w.call("PUT", f"/tweets/{tweet_id}", {"text": "x"}), 401, "edit without token")
-    refused(w.call("DELETE", f"/tweets/{tweet_id}"), 401, "delete without token")
+    refused(w.fetch("PUT", f"/tweets/{tweet_id}", {"text": "x"}), 401, "edit without token")
+    refused(w.fetch("DELETE", f"/tweets/{tweet_id}"), 401, "delete without token")
 
 
 @check("search_every_word")
@@ -527,7 +527,7 @@ def check_likes(w: World) -> None:
     tweet_id = w.the_tweet()["id"]
     before = w.read(f"/tweets/{tweet_id}")["likes"]
     for n in range(1, 4):
-        liked = ok(w.call("POST", f"/tweets/{tweet_id}/like"), 202, "like")
+        liked = ok(w.fetch("POST", f"/tweets/{tweet_id}/like"), 202, "like")
         expect(liked == {"id": tweet_id, "likes": before + n},
                f"like {n} answered {liked}, want likes {before + n}")
     now = w.read(f"/tweets/{tweet_id}")["likes"]
@@ -537,8 +537,8 @@ def check_likes(w: World) -> None:
 @check("like_unknown_tweet_404")
 def check_like_unknown(w: World) -> None:
     for tweet_id in (9_000_000_000_000_000_000, 0):
-        refused(w.call("POST", f"/tweets/{tweet_id}/like"), 404, f"like tweet {tweet_id}")
-    refused(w.call("GET", "/tweets/9000000000000000000"), 404, "unknown tweet")
+        refused(w.fetch("POST", f"/tweets/{tweet_id}/like"), 404, f"like tweet {tweet_id}")
+    refused(w.fetch("GET", "/tweets/9000000000000000000"), 404, "unknown tweet")
 
 
 def replayed(first: Reply, again: Reply, status: int, what: str) -> Any:
@@ -566,8 +566,8 @@ def key_reused(reply: Reply, what: str) -> None:
 def check_post_once(w: World) -> None:
     token, text = w.token(w.other), f"Said once {w.tag('once')} #lt{w.run}once"
     count_before = w.read(f"/accounts/{w.other}")["tweet_count"]
-    first = w.call("POST", "/tweets", {"text": text}, token, key=w.tweet_key)
-    again = w.call("POST", "/tweets", {"text": text}, token, key=w.tweet_key)
+    first = w.fetch("POST", "/tweets", {"text": text}, token, key=w.tweet_key)
+    again = w.fetch("POST", "/tweets", {"text": text}, token, key=w.tweet_key)
     tweet = replayed(first, again, 201, "post with an Idempotency-Key")
     check_tweet(tweet)
     w.keyed = tweet
@@ -584,7 +584,7 @@ def check_post_key_reused(w: World) -> None:
     tweet, token = w.the_keyed(), w.token(w.other)
     count_before = w.read(f"/accounts/{w.other}")["tweet_count"]
     other = {"text": f"Said otherwise {w.tag('otherwise')}"}
-    key_reused(w.call("POST", "/tweets", other, token, key=w.tweet_key),
+    key_reused(w.fetch("POST", "/tweets", other, token, key=w.tweet_key),
                "the same key with other text")
     expect(w.read(f"/tweets/{tweet['id']}")["text"] == tweet["text"], "the tweet changed")
     count_now = w.read(f"/accounts/{w.other}")["tweet_count"]
@@ -595,8 +595,8 @@ def check_post_key_reused(w: World) -> None:
 def check_like_once(w: World) -> None:
     tweet_id, key = w.the_keyed()["id"], new_key()
     before = w.read(f"/tweets/{tweet_id}")["likes"]
-    first = w.call("POST", f"/tweets/{tweet_id}/like", key=key)
-    again = w.call("POST", f"/tweets/{tweet_id}/like", key=key)
+    first = w.fetch("POST", f"/tweets/{tweet_id}/like", key=key)
+    again = w.fetch("POST", f"/tweets/{tweet_id}/like", key=key)
     liked = replayed(first, again, 202, "like with an Idempotency-Key")
     expect(liked == {"id": tweet_id, "likes": before + 1},
            f"the like answered {liked}, want likes {before + 1}")
@@ -604,7 +604,7 @@ def check_like_once(w: World) -> None:
     expect(now == before + 1, f"a read shows {now} likes, want {before + 1}: one like")
     other_id = w.the_tweet()["id"]
     other_before = w.read(f"/tweets/{other_id}")["likes"]
-    key_reused(w.call("POST", f"/tweets/{other_id}/like", key=key),
+    key_reused(w.fetch("POST", f"/tweets/{other_id}/like", key=key),
                "the same key liking another tweet")
     other_now = w.read(f"/tweets/{other_id}")["likes"]
     expect(other_now == other_before, f"the other tweet's likes went {other_before} -> "
@@ -615,7 +615,7 @@ def check_like_once(w: World) -> None:
 def check_edit(w: World) -> None:
     tweet_id = w.the_tweet()["id"]
     text = f"Edited {w.tag('alpha')} {w.tag('gamma')} #LT{w.run}Edited #lt{w.run}EDITED"
-    edited = ok(w.call("PUT", f"/tweets/{tweet_id}", {"text": text}, w.token(w.user)), 200,
+    edited = ok(w.fetch("PUT", f"/tweets/{tweet_id}", {"text": text}, w.token(w.user)), 200,
                 "edit")
     check_tweet(edited)
     expect(edited["text"] == text and edited["edited_at"] is not None, "edit not applied")
@@ -629,41 +629,41 @@ def check_edit(w: World) -> None:
 @check("edit_delete_by_other_403")
 def check_not_yours(w: World) -> None:
     tweet_id, token = w.the_tweet()["id"], w.token(w.other)
-    refused(w.call("PUT", f"/tweets/{tweet_id}", {"text": "mine now"}, token), 403, "edit")
-    refused(w.call("DELETE", f"/tweets/{tweet_id}", None, token), 403, "delete")
+    refused(w.fetch("PUT", f"/tweets/{tweet_id}", {"text": "mine now"}, token), 403, "edit")
+    refused(w.fetch("DELETE", f"/tweets/{tweet_id}", None, token), 403, "delete")
     expect(w.read(f"/tweets/{tweet_id}")["author"] == w.user, "the tweet changed hands")
 
 
 @check("delete_204_then_404")
 def check_delete(w: World) -> None:
     tweet_id, token = w.the_tweet()["id"], w.token(w.user)
-    ok(w.call("DELETE", f"/tweets/{tweet_id}", None, token), 204, "delete")
+    ok(w.fetch("DELETE", f"/tweets/{tweet_id}", None, token), 204, "delete")
     w.deleted = True
-    refused(w.call("GET", f"/tweets/{tweet_id}"), 404, "read after delete")
-    refused(w.call("POST", f"/tweets/{tweet_id}/like"), 404, "like after delete")
-    refused(w.call("PUT", f"/tweets/{tweet_id}", {"text": "x"}, token), 404, "edit after delete")
-    refused(w.call("DELETE", f"/tweets/{tweet_id}", None, token), 404, "delete twice")
+    refused(w.fetch("GET", f"/tweets/{tweet_id}"), 404, "read after delete")
+    refused(w.fetch("POST", f"/tweets/{tweet_id}/like"), 404, "like after delete")
+    refused(w.fetch("PUT", f"/tweets/{tweet_id}", {"text": "x"}, token), 404, "edit after delete")
+    refused(w.fetch("DELETE", f"/tweets/{tweet_id}", None, token), 404, "delete twice")
     expect(tweet_id not in ids(w.read(f"/accounts/{w.user}/tweets")), "still in author tweets")
 
 
 @check("method_not_allowed_405_with_allow")
 def check_405(w: World) -> None:
     for method, path in (("PATCH", "/tweets/1"), ("DELETE", "/accounts"), ("PUT", "/stats")):
-        refused(w.call(method, path), 405, f"{method} {path}")
-    allow = {m.strip() for m in w.call("PATCH", "/tweets/1").header("allow").split(",")}
+        refused(w.fetch(method, path), 405, f"{method} {path}")
+    allow = {m.strip() for m in w.fetch("PATCH", "/tweets/1").header("allow").split(",")}
     expect({"GET", "PUT", "DELETE"} <= allow, f"Allow is {allow}")
 
 
 @check("unknown_route_404")
 def check_404(w: World) -> None:
-    refused(w.call("GET", f"/no-such-route-{w.run}"), 404, "unknown route")
-    refused(w.call("POST", f"/tweets/{w.run}x/like"), 404, "non-numeric tweet id")
+    refused(w.fetch("GET", f"/no-such-route-{w.run}"), 404, "unknown route")
+    refused(w.fetch("POST", f"/tweets/{w.run}x/like"), 404, "non-numeric tweet id")
 
 
 @check("body_over_64KiB_413")
 def check_413(w: World) -> None:
     raw = json.dumps({"username": w.user, "password": "x" * 70_000}).encode()
-    refused(w.call("POST", "/sessions", raw=raw), 413, "70 kB body")
+    refused(w.fetch("POST", "/sessions", raw=raw), 413, "70 kB body")
 
 
 @check("front_cache_hit_and_no_cache")
@@ -686,13 +686,13 @@ def check_front_cache(w: World) -> None:
 
 @check("logs_in_order")
 def check_logs(w: World) -> None:
-    start = ok(w.call("GET", "/logs?limit=1"), 200, "GET /logs")["total"]
+    start = ok(w.fetch("GET", "/logs?limit=1"), 200, "GET /logs")["total"]
     made = [("GET", f"/accounts/{w.user}"), ("GET", f"/accounts/lt_{w.run}_nobody"),
             ("GET", f"/accounts/{w.user}/tweets"), ("POST", f"/tweets/{w.run}9/like"),
             ("GET", f"/hashtags/{w.tag('logs')}/tweets"), ("GET", f"/accounts/{w.other}")]
     for method, path in made:
-        w.call(method, path)
-    reply = w.call("GET", f"/logs?after={start}")
+        w.fetch(method, path)
+    reply = w.fetch("GET", f"/logs?after={start}")
     logs = ok(reply, 200, "GET /logs")
     expect("no-store" in reply.header("cache-control"), "/logs lacks Cache-Control: no-store")
     expect(isinstance(logs.get("total"), int) and isinstance(logs.get("db_accesses"), int),
@@ -703,7 +703,7 @@ def check_logs(w: World) -> None:
 
 @check("stats")
 def check_stats(w: World) -> None:
-    reply = w.call("GET", "/stats")
+    reply = w.fetch("GET", "/stats")
     stats = ok(reply, 200, "GET /stats")
     expect(STATS_KEYS <= set(stats), f"/stats lacks {sorted(STATS_KEYS - set(stats))}")
     expect("no-store" in reply.header("cache-control"), "/stats lacks Cache-Control: no-store")
@@ -942,7 +942,7 @@ def feed_waits(upstreams: list[dict[str, Any]]) -> list[str]:
 def check_feed_hidden(w: World) -> None:
     lb_upstreams(w.client)  # skip unless the target is an lb (a bare api serves its feed)
     for path in ("/_changes", "/_changes?after=0&wait=0"):
-        refused(w.call("GET", path), 404, f"GET {path} through the lb")
+        refused(w.fetch("GET", path), 404, f"GET {path} through the lb")
 
 
 @check("every_replica_follows_change_feed")
@@ -964,8 +964,8 @@ def check_replicas_new_account(w: World) -> None:
              for path in [f"/accounts/{who}", "/accounts?limit=100", *searches]]
     warm(replicas, [page.path for page in pages])
     body = {"username": who, "password": w.password, "display_name": display}
-    ok(w.call("POST", "/accounts", body), 201, f"sign up {who}")
-    session = ok(w.call("POST", "/sessions", {"username": who, "password": w.password}), 201,
+    ok(w.fetch("POST", "/accounts", body), 201, f"sign up {who}")
+    session = ok(w.fetch("POST", "/sessions", {"username": who, "password": w.password}), 201,
                  f"log in {who}")
     w.tokens[who] = session["token"]  # the next checks post as the newcomer
     settle(replicas, pages)
@@ -980,7 +980,7 @@ def check_replicas_post(w: World) -> None:
     counts = [f"/accounts/{who}", f"/hashtags?q={tag}"]
     warm(replicas, lists + counts)
     text = f"Read after write {word} #{tag}"
-    w.echo = ok(w.call("POST", "/tweets", {"text": text}, w.token(who)), 201, "post")
+    w.echo = ok(w.fetch("POST", "/tweets", {"text": text}, w.token(who)), 201, "post")
     tweet_id = w.echo["id"]
     pages = [showing(path, "id", tweet_id, text=text, likes=0)
              for path in [f"/tweets/{tweet_id}", *lists]]
@@ -1003,7 +1003,7 @@ def check_replicas_edit(w: World) -> None:
              showing(f"/hashtags?q={new_tag}", "tag", new_tag, tweets=1),
              unused_tag(f"/hashtags?q={old_tag}", old_tag)]
     warm(replicas, [page.path for page in pages])
-    ok(w.call("PUT", f"/tweets/{tweet_id}", {"text": text}, w.token(who)), 200, "edit")
+    ok(w.fetch("PUT", f"/tweets/{tweet_id}", {"text": text}, w.token(who)), 200, "edit")
     settle(replicas, pages)
 
 
@@ -1018,7 +1018,7 @@ def check_replicas_likes(w: World) -> None:
     # publication: it is seen only if the api publishes the throttled key once that is over.
     for _ in range(2):
         warm(replicas, paths)
-        liked = ok(w.call("POST", f"/tweets/{tweet_id}/like"), 202, "like")
+        liked = ok(w.fetch("POST", f"/tweets/{tweet_id}/like"), 202, "like")
         settle(replicas, [showing(path, "id", tweet_id, likes=liked["likes"]) for path in paths])
 
 
@@ -1033,7 +1033,7 @@ def check_replicas_delete(w: World) -> None:
              showing(f"/accounts/{who}", "username", who, tweet_count=0),
              unused_tag(f"/hashtags?q={tag}", tag)]
     warm(replicas, [page.path for page in pages])
-    ok(w.call("DELETE", f"/tweets/{tweet_id}", None, w.token(who)), 204, "delete")
+    ok(w.fetch("DELETE", f"/tweets/{tweet_id}", None, w.token(who)), 204, "delete")
     settle(replicas, pages)
 
 

@@ -26,36 +26,35 @@ keys the store names, and liked tweets), coalesced per key by ``api.publisher``.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Callable
 from urllib.parse import quote, unquote, urlencode
 
-from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, UpstreamError,
-                     json_response, optional, page_params, require, serve)
+from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, json_response,
+                     optional, page_params, require, serve)
 from httpkit.breaker import STALL_S, FailFast
 from httpkit.keys import load_secret
-from httpkit.messages import after_param, path_id, whole_number
+from httpkit.lru import LRU
+from httpkit.messages import after_param, path_id
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.feed import (CHANGED_KEYS, SURROGATE_KEY, ChangeFeed, changes_handler, key_header,
                           tweet_key)
 
 from api import auth, rules
 from api.calllog import CallLog
-from api.counts import remember
 from api.idempotency import REPLAYED, Fingerprints, Keyed, Recent, Replayed
 from api.batcher import LikeBatcher
 from api.likes import DirectLikes, Likes
-from api.openapi import document
+from api.observed import Observed
 from api.publisher import Coalescer
 from api.storeclient import StoreClient, StoreLikes
 
 NO_STORE = [("Cache-Control", "no-store")]
 UNLOGGED = frozenset({"/healthz", "/_changes"})
 TWEET_ID = "{id:[0-9]+}"
+USERNAMES = 100_000  # accounts whose username GET /sessions remembers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,17 +119,17 @@ class Api:
         self.once = Fingerprints(tokens.key, config.idempotency_window)
         self.log_ins = Recent(tokens.clock)  # a log-in changes nothing: memory will do
         self.calls = CallLog(config.data_dir)  # spills old calls there past its budget
+        self.observed = Observed(self.calls, store, likes)
         self.feed = ChangeFeed()
         self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
         self.liked = Coalescer(self.feed, config.like_publish, leading=False)
-        self.usernames: OrderedDict[int, str] = OrderedDict()  # for GET /sessions
-        self.usernames_lock = threading.Lock()
+        self.usernames: LRU[int, str] = LRU(USERNAMES)  # for GET /sessions
 
     def routes(self) -> Router:
         """Return the routing table (GET /openapi.json describes the same routes)."""
         router = Router()
         for method, template, handler in [
-            ("GET", "/healthz", self.health),
+            ("GET", "/healthz", self.observed.health),
             ("POST", "/accounts", self.sign_up),
             ("GET", "/accounts", self.list_accounts),
             ("GET", "/accounts/search", self.search_accounts),
@@ -149,9 +148,9 @@ class Api:
             ("POST", f"/tweets/{TWEET_ID}/like", self.like),
             ("GET", "/hashtags", self.hashtags),
             ("GET", "/hashtags/{tag}/tweets", self.tag_tweets),
-            ("GET", "/logs", self.logs),
-            ("GET", "/stats", self.stats),
-            ("GET", "/openapi.json", self.openapi),
+            ("GET", "/logs", self.observed.logs),
+            ("GET", "/stats", self.observed.stats),
+            ("GET", "/openapi.json", self.observed.openapi),
             ("GET", "/_changes", changes_handler(self.feed)),
         ]:
             router.add(method, template, handler)
@@ -323,53 +322,13 @@ class Api:
         tag = tag.lower()
         return self.read_tweets(request, f"/hashtags/{quote(tag)}/tweets?{paging(request)}")
 
-    # -- what the API did ----------------------------------------------------------------
-
-    def logs(self, request: Request) -> Response:
-        after = whole_number(request.query.get("after", "0") or "0")
-        limit = whole_number(request.query.get("limit", "10000") or "10000")
-        if after is None or limit is None or not 1 <= limit <= 100_000:
-            raise rules.bad("after must be a whole number, limit 1 to 100000", "invalid_query")
-        page = self.calls.read(after, limit)  # also stops at ~1 MiB: ``next`` has the rest
-        return json_response({"calls": page.calls, "total": page.total, "after": after,
-                              "next": page.next, "missing": page.missing,
-                              "db_accesses": self.store.accesses}, headers=NO_STORE)
-
-    def stats(self, request: Request) -> Response:
-        # The layers below, for the dashboard; these look-ups are not counted as accesses.
-        database = {"store": self.peek("/stats"), "dbcache": self.peek("/_cache/stats")}
-        return json_response({"calls": len(self.calls), "db_accesses": self.store.accesses,
-                              **self.likes.stats(), "database": database}, headers=NO_STORE)
-
-    def peek(self, path: str) -> Any:
-        """Return a statistics document from the database side, or None."""
-        try:
-            answer = self.store.upstream.request("GET", path)
-            return answer.json() if answer.status == 200 else None
-        except (UpstreamError, ValueError):
-            return None
-
-    def openapi(self, request: Request) -> Response:
-        return json_response(document())
-
-    def health(self, request: Request) -> Response:
-        try:
-            answer = self.store.upstream.request("GET", "/healthz")
-        except UpstreamError as err:
-            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, f"the database is unreachable: {err}",
-                            "store_unavailable") from None
-        if answer.status != 200:
-            raise HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "the database is not ready",
-                            "store_unavailable")
-        return json_response({"status": "ok"}, headers=NO_STORE)
-
     # -- helpers -------------------------------------------------------------------------
 
     def new_session(self, credentials: dict[str, Any]) -> dict[str, Any]:
         """Return a token of a new session in the account's current generation, and the
         account."""
         account = self.store.answer("GET", f"/accounts/{credentials['username']}", fresh=True)
-        self.keep_username(credentials["id"], account["username"])
+        self.usernames.put(credentials["id"], account["username"])
         return {"token": self.sessions.issue(credentials["id"], credentials["generation"]),
                 "account": account}
 
@@ -389,12 +348,8 @@ class Api:
         if known is None:
             known = self.store.answer("GET", f"/token-generations/{account_id}",
                                       missing="your account no longer exists")["username"]
-            self.keep_username(account_id, known)
+            self.usernames.put(account_id, known)
         return known
-
-    def keep_username(self, account_id: int, username: str) -> None:
-        with self.usernames_lock:
-            remember(self.usernames, account_id, username)
 
     def stored_endings(self, account_id: int) -> auth.Ended | None:
         """Read the account's token generation and ended sessions from the store (None: no

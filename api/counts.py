@@ -19,14 +19,13 @@ Not thread-safe: the like batcher calls it under its lock.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TypeVar
+
+from httpkit.lru import LRU
 
 from api.journal import Batch, Pending
 
-T = TypeVar("T")
-REMEMBERED = 100_000  # tweets whose stored total and last pass are remembered (LRU)
+REMEMBERED = 100_000  # tweets whose stored total and last pass are remembered
 
 
 @dataclass
@@ -44,8 +43,8 @@ class LikeCounts:
 
     def __init__(self) -> None:
         self.unwritten: dict[int, Unwritten] = {}
-        self.stored: OrderedDict[int, int] = OrderedDict()
-        self.last_passed: OrderedDict[int, float] = OrderedDict()
+        self.stored: LRU[int, int] = LRU(REMEMBERED)
+        self.last_passed: LRU[int, float] = LRU(REMEMBERED)
 
     def knows(self, tweet_id: int) -> bool:
         """Tell whether the tweet's stored total is known here (so it exists)."""
@@ -57,7 +56,7 @@ class LikeCounts:
         stored = self.stored.get(tweet_id)
         if read is not None and (entry is None or not entry.inflight):
             stored = max(read, stored or 0)
-            remember(self.stored, tweet_id, stored)
+            self.stored.put(tweet_id, stored)
         if entry is None:
             return stored or 0
         if entry.inflight and stored is None:
@@ -72,7 +71,8 @@ class LikeCounts:
         at the last pass, or now)."""
         entry = self.unwritten.get(tweet_id)
         if entry is None:
-            entry = Unwritten(since=self.last_passed.get(tweet_id, now))
+            since = self.last_passed.get(tweet_id)
+            entry = Unwritten(since=now if since is None else since)
             self.unwritten[tweet_id] = entry
         entry.pending += 1
         entry.answered += 1  # the truth grew by one since the last answer
@@ -97,7 +97,7 @@ class LikeCounts:
             entry = self.unwritten[tweet]
             entry.pending -= count
             entry.inflight += count
-            remember(self.last_passed, tweet, now)
+            self.last_passed.put(tweet, now)
 
     def landed(self, batch: Batch, totals: dict[int, int], missing: set[int]) -> None:
         """Account for a batch the store acknowledged, with its exact totals."""
@@ -106,9 +106,9 @@ class LikeCounts:
             if entry is not None:
                 entry.inflight -= count
             if tweet in missing:
-                self.stored.pop(tweet, None)
+                self.stored.pop(tweet)
             elif tweet in totals:
-                remember(self.stored, tweet, totals[tweet])
+                self.stored.put(tweet, totals[tweet])
             if entry is not None:
                 self._drop_if_written(tweet, entry)
 
@@ -124,7 +124,7 @@ class LikeCounts:
 
     def forget(self, tweet_id: int) -> None:
         """Forget a deleted tweet's total, so that a later like of its id is checked again."""
-        self.stored.pop(tweet_id, None)
+        self.stored.pop(tweet_id)
         entry = self.unwritten.get(tweet_id)
         if entry is not None:
             entry.answered = 0
@@ -136,11 +136,3 @@ class LikeCounts:
     def _drop_if_written(self, tweet_id: int, entry: Unwritten) -> None:
         if not entry.pending and not entry.inflight:
             del self.unwritten[tweet_id]
-
-
-def remember(lru: OrderedDict[int, T], key: int, value: T) -> None:
-    """Set ``key`` in a bounded LRU map, dropping the least recently set past REMEMBERED."""
-    lru[key] = value
-    lru.move_to_end(key)
-    if len(lru) > REMEMBERED:
-        lru.popitem(last=False)

@@ -721,7 +721,7 @@ def ours(data_dir: str) -> list[int]:
 # -- set-up and reading the store ----------------------------------------------------------
 
 
-def call(port: int, method: str, path: str, payload: Any = None, token: str = "") -> Any:
+def fetch(port: int, method: str, path: str, payload: Any = None, token: str = "") -> Any:
     """Send one set-up request through the lb; fail on anything but a 2xx."""
     headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     if token:
@@ -739,11 +739,11 @@ def seed(port: int) -> Seed:
     tokens = []
     for n in range(ACCOUNTS):
         user = f"chaos_{run}_{n}"
-        call(port, "POST", "/accounts", {"username": user, "password": PASSWORD})
-        tokens.append(call(port, "POST", "/sessions",
-                           {"username": user, "password": PASSWORD})["token"])
-    ids = [int(call(port, "POST", "/tweets", {"text": f"chaos {run} seed {n}"},
-                    tokens[n % ACCOUNTS])["id"]) for n in range(SEED_TWEETS)]
+        fetch(port, "POST", "/accounts", {"username": user, "password": PASSWORD})
+        tokens.append(fetch(port, "POST", "/sessions",
+                            {"username": user, "password": PASSWORD})["token"])
+    ids = [int(fetch(port, "POST", "/tweets", {"text": f"chaos {run} seed {n}"},
+                     tokens[n % ACCOUNTS])["id"]) for n in range(SEED_TWEETS)]
     return Seed(run, tokens, ids)
 
 

@@ -92,8 +92,8 @@ class Client:
         self.host, self.port, self.timeout = host, int(port), timeout
         self.conn: http.client.HTTPConnection | None = None
 
-    def call(self, method: str, path: str, payload: Any = None,
-             headers: dict[str, str] | None = None) -> Answer:
+    def fetch(self, method: str, path: str, payload: Any = None,
+              headers: dict[str, str] | None = None) -> Answer:
         """Send one request and return its status and decoded JSON body."""
         body = json.dumps(payload).encode() if payload is not None else None
         sent = {**(headers or {}), **({"Content-Type": "application/json"} if body else {})}
@@ -123,7 +123,7 @@ def once(address: str, method: str, path: str, payload: Any = None,
     """Send one request on a connection of its own (a write is never sent twice)."""
     client = Client(address)
     try:
-        return client.call(method, path, payload, headers)
+        return client.fetch(method, path, payload, headers)
     finally:
         client.close()
 
@@ -175,10 +175,10 @@ class Writer:
         for kind in ("post", "edit", "delete", "likes"):
             user = f"sb_{kind}"
             self.sign_up(user)
-            token = self.call("POST", "/sessions", {"username": user, "password": PASSWORD})
+            token = self.fetch("POST", "/sessions", {"username": user, "password": PASSWORD})
             self.tokens[user], self.counts[user] = token["token"], 0
 
-    def call(self, method: str, path: str, payload: Any = None, user: str = "") -> Any:
+    def fetch(self, method: str, path: str, payload: Any = None, user: str = "") -> Any:
         """Send one request through the lb; fail on anything but a 2xx."""
         headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
         answer = once(self.lb, method, path, payload, headers)
@@ -187,7 +187,7 @@ class Writer:
         return answer.body
 
     def sign_up(self, username: str) -> None:
-        self.call("POST", "/accounts", {"username": username, "password": PASSWORD})
+        self.fetch("POST", "/accounts", {"username": username, "password": PASSWORD})
 
     def wait_quiet(self) -> None:
         """Wait out the last like storm's late publication, lest it drop a copy warmed next."""
@@ -195,7 +195,7 @@ class Writer:
 
     def tweet(self, user: str, text: str) -> int:
         """Post a tweet as ``user``; return its id."""
-        tweet = self.call("POST", "/tweets", {"text": text}, user)
+        tweet = self.fetch("POST", "/tweets", {"text": text}, user)
         self.counts[user] += 1
         return int(tweet["id"])
 
@@ -217,7 +217,7 @@ class Writer:
         text = f"edited {n} #{tag} #{new_tag}"
 
         def do() -> None:
-            self.call("PUT", f"/tweets/{tweet_id}", {"text": text}, user)
+            self.fetch("PUT", f"/tweets/{tweet_id}", {"text": text}, user)
 
         def edited(status: int, body: Any) -> bool:
             found = tweet_in(status, body, tweet_id)
@@ -231,7 +231,7 @@ class Writer:
         tweet_id = self.tweet(user, f"delete me {n} #{tag}")
 
         def do() -> None:
-            self.call("DELETE", f"/tweets/{tweet_id}", None, user)
+            self.fetch("DELETE", f"/tweets/{tweet_id}", None, user)
             self.counts[user] -= 1
 
         def gone(status: int, body: Any) -> bool:
@@ -259,7 +259,7 @@ class Writer:
             self.quiet_at = time.monotonic() + LIKE_PUBLISH_S + 0.25
             likes = None
             for _ in range(self.like_count):
-                likes = self.call("POST", f"/tweets/{tweet_id}/like")["likes"]
+                likes = self.fetch("POST", f"/tweets/{tweet_id}/like")["likes"]
             final["likes"] = likes  # only now: the readers polling meanwhile wait for this
 
         def counted(status: int, body: Any) -> bool:
@@ -299,7 +299,7 @@ class Probe:
     def run(self, timing: Timing) -> None:
         client = Client(self.replica)
         try:
-            self.warm_status = client.call("GET", self.page.path, headers=NO_CACHE).status
+            self.warm_status = client.fetch("GET", self.page.path, headers=NO_CACHE).status
         except (OSError, http.client.HTTPException, ValueError):
             self.warm_status = 0
         finally:
@@ -324,7 +324,7 @@ class Probe:
         """GET the page once: whether it shows the new state (None: no answer)."""
         self.polls += 1
         try:
-            answer = client.call("GET", self.page.path)
+            answer = client.fetch("GET", self.page.path)
         except (OSError, http.client.HTTPException, ValueError):
             self.errors += 1
             return None

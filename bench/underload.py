@@ -37,7 +37,7 @@ POLL_S = 0.005
 CAP_S = 10.0
 
 
-def call(method: str, url: str, payload: Any = None, token: str = "") -> Any:
+def fetch(method: str, url: str, payload: Any = None, token: str = "") -> Any:
     """Send one JSON request and return the decoded answer."""
     headers = {"Content-Type": "application/json"}
     if token:
@@ -61,18 +61,19 @@ def until_every(replicas: list[str], shows: Callable[[str], bool]) -> float:
 def measure(lb: str, replicas: list[str], writes: int) -> dict[str, list[float]]:
     """Post, edit and like ``writes`` times; return each kind's staleness per write."""
     user = f"ul{os.getpid()}"
-    call("POST", f"{lb}/accounts", {"username": user, "password": "correct horse"})
-    token = call("POST", f"{lb}/sessions", {"username": user, "password": "correct horse"})["token"]
+    credentials = {"username": user, "password": "correct horse"}
+    fetch("POST", f"{lb}/accounts", credentials)
+    token = fetch("POST", f"{lb}/sessions", credentials)["token"]
     seen: dict[str, list[float]] = {"post": [], "edit": [], "like": []}
     for n in range(writes):
-        tweet = call("POST", f"{lb}/tweets", {"text": f"under load {n}"}, token)["id"]
+        tweet = fetch("POST", f"{lb}/tweets", {"text": f"under load {n}"}, token)["id"]
         seen["post"].append(until_every(replicas, lambda r: tweet in [
-            t["id"] for t in call("GET", f"http://{r}/tweets?limit=100")["tweets"]]))
-        call("PUT", f"{lb}/tweets/{tweet}", {"text": f"edited {n}"}, token)
-        seen["edit"].append(until_every(replicas, lambda r: call(
+            t["id"] for t in fetch("GET", f"http://{r}/tweets?limit=100")["tweets"]]))
+        fetch("PUT", f"{lb}/tweets/{tweet}", {"text": f"edited {n}"}, token)
+        seen["edit"].append(until_every(replicas, lambda r: fetch(
             "GET", f"http://{r}/tweets/{tweet}")["text"] == f"edited {n}"))
-        likes = call("POST", f"{lb}/tweets/{tweet}/like")["likes"]
-        seen["like"].append(until_every(replicas, lambda r: call(
+        likes = fetch("POST", f"{lb}/tweets/{tweet}/like")["likes"]
+        seen["like"].append(until_every(replicas, lambda r: fetch(
             "GET", f"http://{r}/tweets/{tweet}")["likes"] >= likes))
     return seen
 

@@ -1,11 +1,10 @@
 """A pooled keep-alive HTTP/1.1 client for calls between services.
 
-Why not ``http.client``: it parses every response's headers with the ``email`` package and
-sends a request in several writes; for a proxy hop that is most of the cost (the foundation
-issue's reference measurement: a Python hop with ``http.client`` reached 0.29x a bare
-server, one over a plain kept-alive socket 0.43x). This client speaks the same HTTP/1.1 over
-a socket, reusing ``httpkit.wire`` for framing, and keeps a small LIFO pool of idle
-connections per upstream.
+Why not a pool of ``http.client`` connections: it parses every response's headers with the
+``email`` package, and on a hop between services that is much of the cost of a request
+(``bench/stdlib_http.py`` measures the two side by side; docs/REPORT.md §14). This client
+speaks the same HTTP/1.1 over a socket, reusing ``httpkit.wire`` for framing, and keeps a
+small LIFO pool of idle connections per upstream.
 
 Failures are raised as ``UpstreamError`` (502: refused, reset, connect timeout) or
 ``UpstreamTimeout`` (504: no answer in time), each telling whether the request was sent.

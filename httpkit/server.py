@@ -139,7 +139,7 @@ class Handler(socketserver.BaseRequestHandler):
         lines = [f"HTTP/1.1 {response.status} {phrase(response.status)}",
                  f"Date: {self.server.http_date()}"]
         lines.extend(f"{name}: {value}" for name, value in headers)
-        if broken(lines):  # never let a header value start a header of its own
+        if has_control_characters(lines):  # a header value must not start a header of its own
             log.error("%s: a header of the answer to %r holds a line break", self.server.name,
                       self.requestline)
             oops = HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "something went wrong on our side")
@@ -163,7 +163,7 @@ class Handler(socketserver.BaseRequestHandler):
                      response.status, len(body))
 
 
-def broken(lines: list[str]) -> bool:
+def has_control_characters(lines: list[str]) -> bool:
     """Tell whether any of these header lines holds a CR, LF, NUL or other control character
     (RFC 9110 §5.5), which could end a header early or be read differently downstream."""
     return wire.CONTROL.search("".join(lines)) is not None

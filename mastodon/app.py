@@ -26,10 +26,8 @@ where statuses and accounts link to), SECRET_KEY (else a key kept in DATA_DIR), 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Callable
@@ -40,6 +38,7 @@ from httpkit import (HTTPError, Request, Response, Router, Server, Upstream, Ups
 from httpkit.breaker import STALL_S, FailFast
 from httpkit.config import ConfigError, env_bool, env_float, env_int, env_str, run_main
 from httpkit.keys import load_secret
+from httpkit.lru import LRU
 from httpkit.messages import MAX_ID, whole_number
 from mastodon import entities, oauth, pages
 from mastodon.entities import Site
@@ -106,30 +105,6 @@ class Config:
                    fail_fast=FailFast.from_env("mastodon"))
 
 
-class Remembered:
-    """A bounded map whose entries are good for ``ttl`` seconds (None: for ever)."""
-
-    def __init__(self, clock: Callable[[], float], ttl: float | None) -> None:
-        self.clock = clock
-        self.ttl = ttl
-        self._items: OrderedDict[str, tuple[Any, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            found = self._items.get(key)
-        if found is None or (self.ttl is not None and found[1] + self.ttl <= self.clock()):
-            return None
-        return found[0]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = (value, self.clock())
-            self._items.move_to_end(key)
-            if len(self._items) > MOST_REMEMBERED:
-                self._items.popitem(last=False)
-
-
 class Gateway:
     """The Mastodon client API, answered from the public API."""
 
@@ -140,8 +115,9 @@ class Gateway:
         self.apps = oauth.Apps(key)
         self.codes = oauth.Codes(clock)
         self.clock = clock
-        self.authors = Remembered(clock, AUTHOR_TTL_S)  # username -> the API's account
-        self.wrote = Remembered(clock, FRESH_AFTER_WRITE_S)  # token digest -> True
+        # An author's account as the API showed it, by username; who wrote lately, by token.
+        self.authors: LRU[str, Any] = LRU(MOST_REMEMBERED, AUTHOR_TTL_S, clock)
+        self.wrote: LRU[str, bool] = LRU(MOST_REMEMBERED, FRESH_AFTER_WRITE_S, clock)
 
     def routes(self) -> Router:
         """Return the routing table."""

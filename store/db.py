@@ -297,9 +297,8 @@ class Database:
         # WAL is a property of the file: set once, it lets readers run beside the writer.
         conn.execute("pragma journal_mode = wal")
         conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
-        # Merge the full-text index's segments once at start: every search reads each segment,
-        # so at 1 M tweets a deep or two-word search cost 2.45x and 2.15x its 10 k time before,
-        # 1.15x and 1.06x after (bench/results/store_bench.md and its git history).
+        # Merge the full-text index's segments once at start: every search reads each segment
+        # (docs/REPORT.md §7 gives what it saves at 1 M tweets).
         conn.execute("insert into tweets_fts (tweets_fts) values ('optimize')")
 
     # -- connections and statements ------------------------------------------------------

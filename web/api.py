@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from httpkit import HTTPError, Upstream, UpstreamError, UpstreamResponse
-from web.forms import RequestContext
+from httpkit.lru import LRU
+from web.context import RequestContext
 from web.render import path_part
 
 MOST_NAMES = 10_000  # display names kept (Api.names)
@@ -19,8 +20,8 @@ class Api:
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         # Display names never change (no route renames an account), so the ones seen are
-        # kept: a tweet's own page then needs no account look-up. Bounded: cleared when full.
-        self.names: dict[str, str] = {}
+        # kept: a tweet's own page then needs no account look-up.
+        self.names: LRU[str, str] = LRU(MOST_NAMES)
 
     def session_ended(self, context: RequestContext) -> bool:
         """Ask the API whether the session's token was refused (not when it cannot say)."""
@@ -61,8 +62,9 @@ class Api:
 
     def display_name(self, username: str) -> str:
         """Return an account's display name (its username if it cannot be read now)."""
-        if username in self.names:
-            return self.names[username]
+        known = self.names.get(username)
+        if known is not None:
+            return known
         try:
             answer = self.upstream.request("GET", f"/accounts/{path_part(username)}")
             if answer.status == HTTPStatus.OK:
@@ -74,9 +76,8 @@ class Api:
         return username
 
     def remember(self, names: dict[str, str]) -> None:
-        if len(self.names) + len(names) > MOST_NAMES:
-            self.names.clear()
-        self.names.update(names)
+        for username, name in names.items():
+            self.names.put(username, name)
 
 
 def api_message(answer: UpstreamResponse, default: str = "Something was wrong with that.") -> str:

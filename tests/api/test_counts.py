@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from api import counts as counts_module
-from api.counts import LikeCounts, remember
+from api.counts import LikeCounts
 from api.journal import Batch, Pending
 
 T = 7  # the tweet of most tests
@@ -63,9 +63,9 @@ def test_a_read_keeps_the_larger_of_itself_and_the_known_total() -> None:
     counts = LikeCounts()
     counts.count(T, 5)
     assert counts.count(T, 3) == 5  # an older copy, overtaken by what is known
-    assert counts.stored[T] == 5
+    assert counts.stored.get(T) == 5
     assert counts.count(T, 9) == 9  # another instance wrote 4 more
-    assert counts.stored[T] == 9
+    assert counts.stored.get(T) == 9
 
 
 def test_a_like_that_could_not_be_journaled_is_taken_back() -> None:
@@ -132,7 +132,7 @@ def test_a_read_while_a_batch_is_in_flight_does_not_change_the_stored_total() ->
     liked(counts, 11)
     taken(counts, {T: 11})
     assert counts.count(T, 16) == 16
-    assert counts.stored[T] == 5
+    assert counts.stored.get(T) == 5
     assert counts.count(T) == 16  # not 27
 
 
@@ -164,7 +164,7 @@ def test_an_acknowledgement_gives_the_exact_total() -> None:
     batch = taken(counts, {T: 11})
     liked(counts, 1)
     counts.landed(batch, {T: 14}, set())  # another instance wrote 3 meanwhile
-    assert counts.stored[T] == 14
+    assert counts.stored.get(T) == 14
     assert counts.count(T) == 15
     assert counts.unwritten[T].inflight == 0
 
@@ -246,7 +246,8 @@ def test_remembered_totals_are_bounded_least_recently_set_first(
     counts = LikeCounts()
     for tweet in (1, 2, 3):
         counts.count(tweet, tweet * 10)
-    remember(counts.stored, 1, 11)  # set again: the most recent now
+    counts.stored.put(1, 11)  # set again: the most recent now
     counts.count(4, 40)
-    assert list(counts.stored) == [3, 1, 4]
-    assert not counts.knows(2)
+    assert [tweet for tweet in (1, 2, 3, 4) if counts.knows(tweet)] == [1, 3, 4]
+    counts.count(5, 50)  # 3 was set longest ago
+    assert [tweet for tweet in (1, 3, 4, 5) if counts.knows(tweet)] == [1, 4, 5]
