@@ -21,8 +21,8 @@ from typing import Any, Callable
 import pytest
 
 from stack.launcher import Service, Stack
-from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, post_tweet,
-                               sign_up)
+from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, open_client,
+                               post_tweet, sign_up)
 from tests.fakes import wait_until
 from tests.harness import HOST, free_ports, running_stack
 
@@ -41,12 +41,6 @@ def stacks() -> Iterator[ExitStack]:
 def clients() -> Iterator[ExitStack]:
     with ExitStack() as opened:
         yield opened
-
-
-def open_client(clients: ExitStack, url: str) -> Client:
-    client = Client(url)
-    clients.callback(client.close)
-    return client
 
 
 def start(stacks: ExitStack, services: list[Service], data_dir: Path) -> Stack:

@@ -16,7 +16,7 @@ import pytest
 
 from stack.launcher import Service, Stack
 from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, log_in,
-                               post_tweet, read_tweet, texts)
+                               open_client, post_tweet, read_tweet, texts)
 from tests.harness import running_stack
 
 CACHES = 2
@@ -33,12 +33,6 @@ def stop(stack: Stack) -> list[subprocess.Popen[bytes]]:
     stack.stop()
     assert all(proc.poll() is not None for proc in procs)
     return procs
-
-
-def open_client(stack: ExitStack, url: str) -> Client:
-    client = Client(url)
-    stack.callback(client.close)
-    return client
 
 
 def story(client: Client, username: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,13 @@ class User:
     @property
     def auth(self) -> dict[str, str]:
         return bearer(self.token)
+
+
+def open_client(clients: ExitStack, url: str) -> Client:
+    """A recording client of ``url``, closed when ``clients`` closes."""
+    client = Client(url)
+    clients.callback(client.close)
+    return client
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import pytest
 
 from cache.app import Config, make_server
 from httpkit import Request, Response, Upstream, UpstreamResponse, json_response
+from tests.api.helpers import error_code
 from tests.fakes import (FakeClock, FakeUpstream, Lab, Responder, closed_port_address, numbered,
                          wait_until)
 
@@ -54,12 +55,6 @@ def cache_stats(cache: Upstream) -> dict[str, Any]:
     assert answer.status == 200
     stats: dict[str, Any] = answer.json()
     return stats
-
-
-def error_code(answer: UpstreamResponse) -> str:
-    assert answer.headers["content-type"] == "application/json"
-    code: str = answer.json()["error"]["code"]
-    return code
 
 
 def answering(status: int, body: bytes = b"{}", *headers: tuple[str, str]) -> Responder:

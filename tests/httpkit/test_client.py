@@ -11,7 +11,7 @@ from http import HTTPStatus
 import pytest
 
 from httpkit import Upstream, UpstreamError, UpstreamTimeout, client
-from tests.harness import Answer, ScriptedUpstream
+from tests.harness import Answer, ScriptedUpstream, free_port
 from tests.httpkit.helpers import CountingServer, StartServer, StartUpstream
 
 
@@ -25,12 +25,6 @@ def counting_server(start_server: StartServer, idle_timeout: float = 2.0) -> Cou
     server = start_server(server_class=CountingServer, idle_timeout=idle_timeout)
     assert isinstance(server, CountingServer)
     return server
-
-
-def a_port_nobody_listens_on() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def upstream_error(upstream: Upstream, method: str = "GET", target: str = "/") -> UpstreamError:
@@ -130,7 +124,7 @@ def test_connections_idle_too_long_are_not_reused(start_server: StartServer,
 # --- failures ----------------------------------------------------------------------------------
 
 def test_a_refused_connection_is_a_502_not_sent() -> None:
-    error = upstream_error(Upstream(f"http://127.0.0.1:{a_port_nobody_listens_on()}"))
+    error = upstream_error(Upstream(f"http://127.0.0.1:{free_port()}"))
     assert not isinstance(error, UpstreamTimeout)
     assert (error.status, error.code, error.sent) == (HTTPStatus.BAD_GATEWAY,
                                                       "upstream_unavailable", False)

@@ -10,9 +10,10 @@ import pytest
 
 from cache.app import Config as CacheConfig
 from cache.app import make_server as make_cache
-from httpkit import Request, Response, Server, Upstream, UpstreamResponse
+from httpkit import Request, Response, Server, Upstream
 from httpkit.config import ConfigError
 from lb.app import Balancer, Config, Resolver, make_server, resolve
+from tests.api.helpers import error_code
 from tests.fakes import (FakeClock, FakeResolver, FakeUpstream, Lab, closed_port_address,
                          wait_until)
 
@@ -73,12 +74,6 @@ def lb_stats(lb: RunningLB) -> dict[str, dict[str, Any]]:
 
 def is_healthy(lb: RunningLB, address: str) -> bool:
     return bool(lb_stats(lb)[address]["healthy"])
-
-
-def error_code(answer: UpstreamResponse) -> str:
-    assert answer.headers["content-type"] == "application/json"
-    code: str = answer.json()["error"]["code"]
-    return code
 
 
 def owner(balancer: Balancer, path: str) -> str:

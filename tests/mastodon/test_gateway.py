@@ -12,12 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.api.helpers import bearer
 from tests.mastodon.conftest import (PASSWORD, Running, password_token, post_form,
                                      register_app, sign_up)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
 
 
 def post_status(stack: Running, token: str, text: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 
 from httpkit import Upstream, UpstreamResponse
 from store.app import Config, make_server
+from tests.api.helpers import error_code
 from tests.fakes import FeedReader
 from tests.harness import start_in_thread, stop_thread
 
@@ -44,11 +45,6 @@ def post_tweet(store: Upstream, author_id: int, text: str, tags: list[str]) -> d
     assert answer.status == 201, answer.body
     tweet: dict[str, Any] = answer.json()
     return tweet
-
-
-def error_code(answer: UpstreamResponse) -> str:
-    code: str = answer.json()["error"]["code"]
-    return code
 
 
 def test_health_and_stats_are_never_cached(store: Upstream) -> None:
