@@ -55,58 +55,74 @@ def stopper(server: Server) -> Callable[[int, object], None]:
 
 
 def serve_workers(server: Server, workers: int) -> None:
-    """Fork ``workers`` servers sharing this process's listening socket and watch them: one
-    that dies is replaced by a new one under its number, a stop is passed on to all, and all
-    stop when the launcher is gone. This process serves nothing and starts no thread, so it
-    can fork safely at any time."""
+    """Fork ``workers`` servers sharing this process's listening socket and watch them until
+    they have all stopped (``Workers``)."""
     # Every worker wakes for each new connection; one wins the accept. Non-blocking, the
     # others return to their loop instead of blocking in accept() (and missing a stop).
     server.socket.setblocking(False)
-    master = os.getpid()
-    children: dict[int, int] = {}  # pid -> worker number
-    started: dict[int, float] = {}  # worker number -> when its current process began
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            log.info("%s: stopping %d workers", server.name, len(children))
-            for pid in children:
-                os.kill(pid, signal.SIGTERM)
-
-    def fork(number: int) -> None:
-        pid = os.fork()
-        if pid == 0:
-            run_worker(server, number, master)  # never returns
-        children[pid] = number
-        started[number] = time.monotonic()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    master = Workers(server)
+    signal.signal(signal.SIGINT, master.stop)
+    signal.signal(signal.SIGTERM, master.stop)
     for number in range(workers):
-        fork(number)
+        master.fork(number)
     log.info("%s: listening on %s (%d workers)", server.name, server.url, workers)
-    lifeline = int(os.environ.get("LAUNCHER_FD", "-1") or -1)
-    while children:
-        if lifeline >= 0 and not stopping and launcher_gone(lifeline, 0.2):
-            lifeline = -1
-            wait_out_stop_delay(server.name)
-            stop(signal.SIGTERM, None)
-        elif lifeline < 0 or stopping:
-            time.sleep(0.2)
-        while children and (ended := os.waitpid(-1, os.WNOHANG))[0]:
-            pid, status = ended
-            number = children.pop(pid)
-            if stopping:
-                continue
-            log.warning("%s: worker %d (PID %d) ended with status %d; starting another",
-                        server.name, number, pid, os.waitstatus_to_exitcode(status))
-            if time.monotonic() - started[number] < 1.0:
-                time.sleep(1.0)  # one dying at once again and again must not spin
-            fork(number)
+    master.watch(int(os.environ.get("LAUNCHER_FD", "-1") or -1))
     server.server_close()
     log.info("%s: stopped", server.name)
+
+
+class Workers:
+    """The master of pre-forked workers: one that dies is replaced by a new one under its
+    number, a stop is passed on to all, and all stop when the launcher is gone. The master
+    serves nothing and starts no thread, so it can fork safely at any time."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.pid = os.getpid()
+        self.children: dict[int, int] = {}  # pid -> worker number
+        self.started: dict[int, float] = {}  # worker number -> when its process began
+        self.stopping = False
+
+    def fork(self, number: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            run_worker(self.server, number, self.pid)  # never returns
+        self.children[pid] = number
+        self.started[number] = time.monotonic()
+
+    def stop(self, signum: int, frame: object) -> None:
+        """Pass a stop on to every worker, once."""
+        if not self.stopping:
+            self.stopping = True
+            log.info("%s: stopping %d workers", self.server.name, len(self.children))
+            for pid in self.children:
+                os.kill(pid, signal.SIGTERM)
+
+    def watch(self, lifeline: int) -> None:
+        """Until every worker has ended: replace the ones that die, and stop all once the
+        launcher's pipe (``lifeline``, -1 for none) says it is gone."""
+        while self.children:
+            if lifeline >= 0 and not self.stopping and launcher_gone(lifeline, 0.2):
+                lifeline = -1
+                wait_out_stop_delay(self.server.name)
+                self.stop(signal.SIGTERM, None)
+            elif lifeline < 0 or self.stopping:
+                time.sleep(0.2)
+            self.reap()
+
+    def reap(self) -> None:
+        """Collect the workers that ended; start another in the place of each, unless
+        stopping (after a pause if its number keeps dying at once)."""
+        while self.children and (ended := os.waitpid(-1, os.WNOHANG))[0]:
+            pid, status = ended
+            number = self.children.pop(pid)
+            if self.stopping:
+                continue
+            log.warning("%s: worker %d (PID %d) ended with status %d; starting another",
+                        self.server.name, number, pid, os.waitstatus_to_exitcode(status))
+            if time.monotonic() - self.started[number] < 1.0:
+                time.sleep(1.0)  # one dying at once again and again must not spin
+            self.fork(number)
 
 
 def run_worker(server: Server, number: int, master: int) -> None:
