@@ -91,14 +91,23 @@ class FeedFollower:
             if answer.status != 200:
                 raise ValueError(f"the feed answered {answer.status}")
             data = answer.json()
-            epoch, seq, keys = str(data["epoch"]), int(data["seq"]), list(data["keys"])
-            soft = list(data.get("soft", []))
+            epoch, seq = str(data["epoch"]), int(data["seq"])
+            keys, soft = list(data["keys"]), list(data.get("soft", []))
         except (UpstreamError, ValueError, KeyError, TypeError) as err:
             if self._failures == 0 and not self._stopped.is_set():
                 log.warning("cache: change feed of %s unreachable (%s); on the TTL alone until "
                             "it is back", state.address, err)
             self._lost("unreachable")
             return RETRY_S[min(self._failures, len(RETRY_S)) - 1]
+        self.apply(data, keys, soft)
+        state.epoch, state.seq = epoch, seq
+        state.state, state.reached_at = "following", time.monotonic()
+        self._failures = 0
+        return LINGER_S if keys or soft else 0.0
+
+    def apply(self, data: dict[str, Any], keys: list[Any], soft: list[Any]) -> None:
+        """Act on one answer of the feed: a reset, or the keys it names."""
+        state = self.state
         if data.get("reset"):
             self.on_reset()  # the upstream restarted or we fell behind: anything may be untrue
             state.resets += 1
@@ -111,10 +120,6 @@ class FeedFollower:
             state.keys += len(keys) + len(soft)
             if isinstance(data.get("time"), (int, float)):
                 state.lag_s = round(max(0.0, self.clock() - data["time"]), 4)
-        state.epoch, state.seq = epoch, seq
-        state.state, state.reached_at = "following", time.monotonic()
-        self._failures = 0
-        return LINGER_S if keys or soft else 0.0
 
     def _lost(self, why: str) -> None:
         self._failures += 1
