@@ -1,8 +1,8 @@
-"""load_test.py against a whole stack (stack.launcher's plan and Stack: real processes on free
-loopback ports), run as a user runs it, so that the tool cannot rot: `functional` must pass
-every check, and a short `load` must finish with no errors and every like counted. Against a
-fake API that records what it is sent, every POST of a `load` run must carry an
-Idempotency-Key of its own."""
+"""load_test.py's `load` mode against a whole stack (stack.launcher's plan and Stack: real
+processes on free loopback ports), run as a user runs it, so that the tool cannot rot: a short
+run must finish with no errors and every like counted. Against a fake API that records what it
+is sent, every POST of a run must carry an Idempotency-Key of its own. (Its `functional` mode
+is the story of tests/test_stack.py.)"""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,7 @@ from httpkit import Request, Response, json_response
 from tests.fakes import Lab, Responder
 from tests.harness import ROOT, running_stack
 
-CACHES = 3  # the read-after-write checks read through each replica
+CACHES = 2  # the load is spread over the replicas, and each saves its share
 
 
 @pytest.fixture
@@ -36,19 +36,8 @@ def load_test(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_functional_and_load_pass_against_the_whole_stack(lb_url: str, tmp_path: Path) -> None:
-    checks = load_test("functional", "--url", lb_url)
-    assert checks.returncode == 0, checks.stdout + checks.stderr
-    assert "FAIL" not in checks.stdout and "SKIP" not in checks.stdout
-    assert checks.stdout.count("PASS ") >= 42
-    for name in ("post_tweet_same_key_once", "post_tweet_key_with_other_text_422",
-                 "like_same_key_once"):
-        assert f"PASS {name}\n" in checks.stdout
-    for name in ("follows_change_feed", "sees_new_account", "sees_post", "sees_edit",
-                 "sees_likes", "sees_delete"):
-        assert f"PASS every_replica_{name}\n" in checks.stdout
-    assert checks.stdout.strip().endswith("passed, 0 failed")
-
+def test_a_load_run_against_the_whole_stack_counts_every_like(lb_url: str,
+                                                              tmp_path: Path) -> None:
     results = tmp_path / "load.json"
     load = load_test("load", "--url", lb_url, "--concurrency", "4", "--duration", "3",
                      "--verify-likes", "--flush-wait", "15", "--json", str(results))

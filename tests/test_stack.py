@@ -1,25 +1,27 @@
-"""End-to-end: the whole chain lb -> cache x2 -> api -> dbcache -> store started as `make run`
+"""End-to-end: the whole chain lb -> cache x3 -> api -> dbcache -> store started as `make run`
 starts it (stack.launcher's plan and Stack: real processes, each waited for until healthy) on
-free loopback ports, then the same story with the caches removed (api straight on store).
+free loopback ports, then the API alone on the same data directory (no caches).
 
-A user signs up, logs in, posts, reads it back, likes, edits, searches and deletes. Between
-the two runs the stack is stopped as Ctrl-C stops it, and the second run, on the same data
-directory, finds the likes the first left pending: they were flushed on the way down."""
+The story every configuration must pass is `load_test.py functional`, run as a user runs it:
+its checks are the one copy of that story (sign up, log in, post, read back, like, edit,
+search, delete, the refusals, and behind the lb a read of every page from every replica).
+Around it, what only a whole stack shows: the chain's order, every cache used, and likes the
+API's batcher still held when the stack was stopped as Ctrl-C stops it, found flushed by the
+next start on the same data."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stack.launcher import Service, Stack
-from tests.api.helpers import (Client, User, delete_tweet, edit_tweet, join, like, log_in,
-                               open_client, post_tweet, read_tweet, texts)
-from tests.harness import running_stack
+from tests.api.helpers import join, like, open_client, post_tweet, read_tweet
+from tests.harness import ROOT, running_stack
 
-CACHES = 2
+CACHES = 3  # the functional checks read each page through each replica
 
 
 @pytest.fixture
@@ -35,49 +37,34 @@ def stop(stack: Stack) -> list[subprocess.Popen[bytes]]:
     return procs
 
 
-def story(client: Client, username: str) -> dict[str, Any]:
-    """The user story every configuration must pass; returns a tweet left behind, liked."""
-    user: User = join(client, username)
-    assert log_in(client, username.upper()).token  # usernames ignore case
-    tweet = post_tweet(client, user, f"hello from {username} #E2E")
-    assert read_tweet(client, tweet["id"], fresh=True)["text"] == f"hello from {username} #E2E"
-    assert tweet["id"] in [t["id"] for t in client.get_json("/tweets", fresh=True)["tweets"]]
-    assert like(client, tweet["id"]) == 1
-    assert like(client, tweet["id"]) == 2
-    assert read_tweet(client, tweet["id"], fresh=True)["likes"] == 2
-    edited = edit_tweet(client, user, tweet["id"], f"goodbye from {username} #e2e #edited")
-    assert edited["hashtags"] == ["e2e", "edited"] and edited["edited_at"] is not None
-    assert read_tweet(client, tweet["id"], fresh=True)["text"] == edited["text"]
-    found = client.get_json(f"/tweets/search?q=GOODBYE+{username}", fresh=True)
-    assert texts(found) == [edited["text"]]
-    assert client.get_json("/hashtags/EDITED/tweets", fresh=True)["tweets"][0]["id"] == \
-        tweet["id"]
-    kept = post_tweet(client, user, f"{username} keeps this one")
-    assert [like(client, kept["id"]) for _ in range(3)] == [1, 2, 3]
-    other = join(client, f"{username}_2")
-    assert client.fetch("DELETE", f"/tweets/{tweet['id']}", headers=other.auth).status == 403
-    delete_tweet(client, user, tweet["id"])
-    assert client.get(f"/tweets/{tweet['id']}", {"cache-control": "no-cache"}).status == 404
-    assert client.get_json(f"/tweets/search?q=goodbye+{username}", fresh=True)["tweets"] == []
-    return kept
+def functional(url: str) -> str:
+    """Run `load_test.py functional` against ``url`` on a bare interpreter path; it must pass."""
+    checks = subprocess.run([sys.executable, str(ROOT / "load_test.py"), "functional", "--url",
+                             url], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    summary = checks.stdout.strip().splitlines()[-1]
+    assert "FAIL" not in checks.stdout and " passed, 0 failed" in summary, checks.stdout
+    return checks.stdout
 
 
 def test_the_whole_chain_then_the_api_alone(data_dir: Path) -> None:
     with running_stack(data_dir, CACHES) as chain:
         names = [s.name for s in chain.stack.services]
-        assert names[:6] == ["store", "dbcache", "api", "cache1", "cache2", "lb"]
+        assert names[:7] == ["store", "dbcache", "api", "cache1", "cache2", "cache3", "lb"]
+        checks = functional(chain.url("lb"))
+        assert "SKIP" not in checks and checks.count("PASS ") >= 42
+        for name in ("post_tweet_same_key_once", "post_tweet_key_with_other_text_422",
+                     "like_same_key_once"):
+            assert f"PASS {name}\n" in checks
+        for name in ("follows_change_feed", "sees_new_account", "sees_post", "sees_edit",
+                     "sees_likes", "sees_delete"):
+            assert f"PASS every_replica_{name}\n" in checks
         with ExitStack() as clients:
             lb = open_client(clients, chain.url("lb"))
-            kept = story(lb, "alice")
-            answer = lb.get("/tweets")
-            assert answer.headers["x-cache"] in ("HIT", "MISS")  # a cache answered
-            calls = lb.get_json("/logs")["calls"]
-            writes = [call for call in calls if call[0] != "GET"]
-            assert writes[:4] == [["POST", "/accounts"], ["POST", "/sessions"],
-                                  ["POST", "/sessions"], ["POST", "/tweets"]]
-            assert ["POST", f"/tweets/{kept['id']}/like"] in calls
-            assert calls.index(["PUT", f"/tweets/{kept['id'] - 1}"]) < \
-                calls.index(["DELETE", f"/tweets/{kept['id'] - 1}"])
+            alice = join(lb, "alice")
+            kept = post_tweet(lb, alice, "alice keeps this one")
+            assert [like(lb, kept["id"]) for _ in range(3)] == [1, 2, 3]
+            assert lb.get("/tweets").headers["x-cache"] in ("HIT", "MISS")  # a cache answered
             balanced = lb.get_json("/_lb/stats")["upstreams"]
             assert len(balanced) == CACHES and all(u["requests"] > 0 for u in balanced)
             store = open_client(clients, chain.url("store"))
@@ -93,7 +80,8 @@ def test_the_whole_chain_then_the_api_alone(data_dir: Path) -> None:
             api = open_client(clients, bare.url("api"))
             assert read_tweet(api, kept["id"])["likes"] == 3  # flushed when the chain stopped
             assert api.get_json("/accounts/alice")["tweet_count"] == 1
-            story(api, "bob")
+            checks = functional(bare.url("api"))
+            assert "SKIP every_replica_sees_post" in checks  # no lb: no replicas to read
             assert "x-cache" not in api.get("/tweets").headers
             logged = api.get_json("/logs")
             assert logged["calls"][0] == ["GET", f"/tweets/{kept['id']}"]
