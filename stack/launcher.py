@@ -93,8 +93,9 @@ class Stack:
         self.started: dict[str, float] = {}  # when each service's process was started
         self.failures: dict[str, int] = {}  # how many times in a row it died young
         # Nothing is ever written: the services only wait for the end-of-file that the
-        # launcher's death (the last write end closing) makes them read.
-        self.lifeline, self._lifeline_w = os.pipe()
+        # launcher's death (the last write end closing) makes them read. Made by the first
+        # spawn, closed by stop.
+        self.lifeline = self._lifeline_w = -1
 
     def start(self) -> None:
         """Start each service in order and wait for its health check."""
@@ -104,6 +105,8 @@ class Stack:
 
     def spawn(self, service: Service) -> subprocess.Popen[bytes]:
         """Start one service's process (not waiting for it to be healthy)."""
+        if self.lifeline < 0:
+            self.lifeline, self._lifeline_w = os.pipe()
         # A process group of its own: Ctrl-C reaches only the launcher, which then stops
         # the services in order (the front first, so the API can flush likes to the store).
         proc = subprocess.Popen([sys.executable, "-m", service.module],
@@ -148,10 +151,10 @@ class Stack:
                     proc.kill()
                     proc.wait()
         self.procs.clear()
-        # A new pipe for any later start; closing the old write end ends nothing now.
-        os.close(self._lifeline_w)
-        os.close(self.lifeline)
-        self.lifeline, self._lifeline_w = os.pipe()
+        if self.lifeline >= 0:  # closing the write end ends nothing now: all have stopped
+            os.close(self._lifeline_w)
+            os.close(self.lifeline)
+            self.lifeline = self._lifeline_w = -1
 
 
 def relay(name: str, stream: IO[bytes]) -> None:
