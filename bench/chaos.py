@@ -1,4 +1,4 @@
-"""Chaos run (issue 13): one fault after another under a mixed load, with the launcher alone
+"""Chaos run: one fault after another under a mixed load, with the launcher alone
 bringing every victim back.
 
 Starts ``python -m stack`` once, in a process group of its own, with 3 caches, a temporary

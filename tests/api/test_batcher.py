@@ -454,7 +454,7 @@ def test_the_running_count_does_not_drop_after_a_lost_acknowledgement(rig: Rig) 
     while not batcher.flush():
         rig.clock.advance(BACKOFF_S[-1])
     assert rig.store.likes_of(tweet) == 11
-    assert batcher.like(tweet) == 12  # before the fix: 1 (stored total still 0 + 1 pending)
+    assert batcher.like(tweet) == 12  # not 1: the stored total is known from the answer
 
 
 def test_the_running_count_read_while_a_batch_is_in_flight(rig: Rig) -> None:
@@ -473,7 +473,7 @@ def test_the_running_count_read_while_a_batch_is_in_flight(rig: Rig) -> None:
     flushing = threading.Thread(target=batcher.flush)
     flushing.start()
     assert wait_until(lambda: rig.store.likes_of(tweet) == 11, timeout=5.0)
-    during = batcher.like(tweet)  # before the fix: 23 (11 stored + 11 in flight + 1)
+    during = batcher.like(tweet)  # not 23: the 11 in flight are in the stored 11
     gate.set()
     flushing.join(timeout=5)
     assert batcher.pending(tweet) == 1
@@ -494,7 +494,7 @@ def test_the_running_count_while_a_batch_that_will_fail_is_being_sent(rig: Rig) 
     flushing = threading.Thread(target=batcher.flush)
     flushing.start()
     assert rig.store.arrived.wait(timeout=5)
-    during = batcher.like(tweet)  # before the fix: 1 (the batch might have landed)
+    during = batcher.like(tweet)  # not 1: the batch might have landed
     gate.set()
     flushing.join(timeout=5)
     assert batcher.counters.written == 0  # the batch failed, and may have reached the store
@@ -553,7 +553,7 @@ def test_the_running_count_after_replaying_an_applied_batch(rig: Rig) -> None:
     tweet = rig.store.new_tweet()
     crash_after_the_store_applied_a_batch(rig, tweet)
     second = rig.batcher()
-    before = second.like(tweet)  # before the fix: 23 (11 stored + 11 in flight + 1)
+    before = second.like(tweet)  # not 23: the replayed batch is in the stored 11
     assert second.flush() is True
     after = second.like(tweet)  # 13: the count went backwards
     assert (before, after) == (12, 13)

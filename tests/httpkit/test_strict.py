@@ -1,4 +1,4 @@
-"""Strict request parsing (issue 14, RFC 9112 and RFC 9110 §5.5): what a proxy in front of us
+"""Strict request parsing (RFC 9112 and RFC 9110 §5.5): what a proxy in front of us
 might read differently is refused with the JSON error body and the connection closed; what
 the RFCs allow (HTTP/1.0 without Host, obs-text and HTAB in values) still works. The demo
 service is spoken to over a bare socket; the checks of httpkit.wire also run without one."""

@@ -1,4 +1,4 @@
-"""The lb never forwards what it would refuse (issue 14): a request that RFC 9112 has a server
+"""The lb never forwards what it would refuse: a request that RFC 9112 has a server
 reject is answered by the lb itself and reaches no upstream; what is valid passes through
 byte for byte, with nothing the lb adds able to start a header of its own."""
 from __future__ import annotations

@@ -95,7 +95,7 @@ def test_workers_whose_master_is_killed_stop_and_free_the_port(lab: Lab) -> None
         deadline = time.monotonic() + 10
         while any(map(running, workers)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(map(running, workers))  # before: an orphan kept serving the port
+        assert not any(map(running, workers))  # no orphan keeps serving the port
         with pytest.raises(OSError):
             http_get(f"{url}/healthz")
     finally:
@@ -119,7 +119,7 @@ def test_a_killed_worker_is_replaced_and_the_counts_go_on(lab: Lab) -> None:
         assert wait_until(lambda: not running(victim))
         replaced: set[int] = set()
         deadline = time.monotonic() + 10
-        while len(replaced) < 2 and time.monotonic() < deadline:  # before: one worker left
+        while len(replaced) < 2 and time.monotonic() < deadline:  # both serve again
             replaced.add(json.loads(http_get(f"{url}/_lb/stats")[1])["worker"])
         assert len(replaced) == 2 and victim not in replaced
         assert http_get(f"{url}/tweets/10")[0] == 200

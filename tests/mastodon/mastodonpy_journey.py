@@ -1,4 +1,4 @@
-"""Drive the Mastodon.py library (2.3, unmodified) through issue 16's journeys and print what
+"""Drive the Mastodon.py library (2.3, unmodified) through a Mastodon user's journeys and print what
 it returns, one JSON object per line; tests/mastodon/test_mastodonpy.py runs it and checks.
 
 It runs in its own process, started with ``python -P`` outside the repository, because this

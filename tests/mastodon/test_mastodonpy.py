@@ -1,5 +1,5 @@
 """The Mastodon.py library (2.3, unmodified) against the running stack, in its own process
-(tests/mastodon/mastodonpy_journey.py says why), through every journey of issue 16."""
+(tests/mastodon/mastodonpy_journey.py says why), through every journey a Mastodon user takes."""
 from __future__ import annotations
 
 import json

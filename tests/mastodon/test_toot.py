@@ -1,4 +1,4 @@
-"""The `toot` CLI (0.52, unmodified) against the running stack: every journey of issue 16,
+"""The `toot` CLI (0.52, unmodified) against the running stack: every journey a Mastodon user takes,
 asserting what toot prints. toot runs as a user runs it, with its own HOME (its config)."""
 from __future__ import annotations
 

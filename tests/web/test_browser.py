@@ -1,4 +1,4 @@
-"""The journeys of issue 15 in a real browser: Debian's headless Chromium driven by Selenium,
+"""A visitor's journeys in a real browser: Debian's headless Chromium driven by Selenium,
 with JavaScript on and off, through the load balancer and two front caches.
 
 A like keeps your place (the URL, the scroll position, the history), the post form counts as
