@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack.launcher import Service, Stack  # noqa: E402  (needs the path above)
-from tests.harness import free_ports  # noqa: E402
+from stack.launcher import Service  # noqa: E402  (needs the path above)
+from tests.harness import free_ports, running_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "bench"
@@ -163,19 +164,15 @@ class Bench:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.stacks: list[Stack] = []
+        self.stacks = ExitStack()  # every configuration started, stopped last first
         self.cases: list[Case] = []
 
     def start(self, name: str, services: list[Service]) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(self.workdir / name),
-               "SCRYPT_N": "16", "LOG_LEVEL": "WARNING"}
-        stack = Stack(services, "127.0.0.1", env)
-        self.stacks.append(stack)
-        stack.start()
+        self.stacks.enter_context(running_stack(self.workdir / name, services=services,
+                                                env={"LOG_LEVEL": "WARNING"}))
 
     def stop(self) -> None:
-        for stack in reversed(self.stacks):
-            stack.stop()
+        self.stacks.close()
 
     def build(self) -> None:
         """Start every configuration and define the cases."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -29,8 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chain import DOCS, RESULTS  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, plan  # noqa: E402
-from tests.harness import free_ports  # noqa: E402
+from tests.harness import running_stack  # noqa: E402
 
 
 def modes(coalesce: list[str]) -> dict[str, dict[str, str]]:
@@ -42,22 +40,16 @@ def modes(coalesce: list[str]) -> dict[str, dict[str, str]]:
 
 
 def run_one(mode: dict[str, str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Start a stack with the mode's environment, load it, return what it did."""
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": args.caches})
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRYPT_N": "16", "LOG_LEVEL": "WARNING",
-           **mode, "DATA_DIR": str(workdir / f"run-{time.monotonic_ns()}")}
-    services = [s for s in plan("127.0.0.1", ports, args.caches) if s.name != "web"]
-    stack = Stack(services, "127.0.0.1", env)
+    """Start a stack (no front ends) with the mode's environment, load it, return what it
+    did."""
     report = workdir / "load.json"
-    lb = f"http://127.0.0.1:{ports['lb']}"
-    try:
-        stack.start()
+    with running_stack(workdir / f"run-{time.monotonic_ns()}", args.caches, front=(),
+                       env={"LOG_LEVEL": "WARNING", **mode}) as running:
+        lb = running.url("lb")
         subprocess.run([sys.executable, str(ROOT / "load_test.py"), "load", "--url", lb,
                         "--duration", str(args.duration), "--json", str(report)],
                        check=True, capture_output=True, timeout=args.duration + 240)
         caches = [u["cache"] for u in fetch(f"{lb}/_lb/stats")["upstreams"]]
-    finally:
-        stack.stop()
     return summary(json.loads(report.read_text()), caches)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,27 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chain import DOCS, RESULTS  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, plan  # noqa: E402
-from tests.harness import free_ports  # noqa: E402
+from tests.harness import running_stack  # noqa: E402
 
 
 def run_one(strategy: str, replicas: int, requests: int, workdir: Path) -> dict[str, Any]:
-    """Start a stack, run reads through its lb, return the front caches' counts."""
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": replicas})
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRYPT_N": "16", "LOG_LEVEL": "WARNING",
-           "LB_STRATEGY": strategy, "DATA_DIR": str(workdir / f"{strategy}-{replicas}")}
-    services = [s for s in plan("127.0.0.1", ports, replicas) if s.name != "web"]
-    stack = Stack(services, "127.0.0.1", env)
+    """Start a stack (no front ends), run reads through its lb, return the front caches'
+    counts."""
     report = workdir / f"{strategy}-{replicas}.json"
-    try:
-        stack.start()
+    with running_stack(workdir / f"{strategy}-{replicas}", replicas, front=(),
+                       env={"LOG_LEVEL": "WARNING", "LB_STRATEGY": strategy}) as running:
         subprocess.run([sys.executable, str(ROOT / "load_test.py"), "load",
-                        "--url", f"http://127.0.0.1:{ports['lb']}", "--mix", "reads=100",
+                        "--url", running.url("lb"), "--mix", "reads=100",
                         "--concurrency", "4", "--requests", str(requests), "--tweets", "100",
                         "--seed", "7", "--json", str(report)],
                        check=True, capture_output=True, text=True)
-    finally:
-        stack.stop()
     front = json.loads(report.read_text())["savings"]["front_cache"]
     return {"strategy": strategy, "replicas": replicas, "requests": requests,
             "hits": front["hits"], "misses": front["misses"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -25,8 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from httpkit import Upstream  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, plan  # noqa: E402
-from tests.harness import free_ports  # noqa: E402
+from tests.harness import running_stack  # noqa: E402
 
 
 def caches(lb: Upstream) -> tuple[int, int]:
@@ -77,28 +75,23 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "mastodon"], {"cache": 2})
-    with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRYPT_N": "16", "DATA_DIR": data}
-        stack = Stack(plan("127.0.0.1", ports, 2), "127.0.0.1", env)
-        lb = Upstream(f"http://127.0.0.1:{ports['lb']}")
+    with tempfile.TemporaryDirectory() as data, \
+            running_stack(Path(data), 2, front=("mastodon",)) as running:
+        lb = Upstream(running.url("lb"))
         try:
-            stack.start()
             lb.fetch("POST", "/accounts", {"username": "reader", "password": "long enough"})
             token = lb.fetch("POST", "/sessions", {"username": "reader",
                                                    "password": "long enough"}).json()["token"]
             auth = {"authorization": f"Bearer {token}"}
             for n in range(40):
                 lb.fetch("POST", "/tweets", {"text": f"tweet {n} #bench"}, auth)
-            gateway = f"http://127.0.0.1:{ports['mastodon']}"
-            rows = [measure("gateway: /api/v1/timelines/public", gateway,
+            rows = [measure("gateway: /api/v1/timelines/public", running.url("mastodon"),
                             "/api/v1/timelines/public?limit=20", auth, lb, args.reads,
                             args.clients),
                     measure("lb with the token: /tweets", lb.url, "/tweets?limit=20", auth, lb,
                             args.reads, args.clients)]
         finally:
             lb.close()
-            stack.stop()
     print(json.dumps(rows, indent=2))
 
 

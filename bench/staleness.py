@@ -57,8 +57,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack.launcher import Stack, plan  # noqa: E402  (needs the path above)
-from tests.harness import free_ports  # noqa: E402
+from tests.harness import running_stack, stack_ports  # noqa: E402  (needs the path above)
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "bench"
@@ -69,7 +68,6 @@ GOAL_S = {"post": 1.0, "edit": 1.0, "delete": 1.0, "account": 1.0, "likes": 2.0}
 LIKE_PUBLISH_S = 1.0  # the api's default (a liked tweet is published at most once a second)
 PASSWORD = "correct horse"
 NO_CACHE = {"Cache-Control": "no-cache"}
-WIRING = ("HOST", "PORT", "STORE_URL", "UPSTREAM_URL", "API_URL", "LB_UPSTREAMS")
 
 Check = Callable[[int, Any], bool]  # (status, decoded body) -> shows the new state
 
@@ -391,14 +389,9 @@ class Bench:
 
     def __init__(self, mode: Mode, workdir: Path, args: argparse.Namespace) -> None:
         self.mode, self.args = mode, args
-        self.ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"],
-                                {"cache": CACHES})
+        self.data_dir = workdir / mode.name
+        self.ports = stack_ports(CACHES, front=())  # no front ends
         self.replicas = [f"{HOST}:{self.ports['cache'] + n}" for n in range(CACHES)]
-        env = {key: value for key, value in os.environ.items() if key not in WIRING}
-        env.update(PYTHONPATH=str(ROOT), DATA_DIR=str(workdir / mode.name), SCRYPT_N="16",
-                   LOG_LEVEL="WARNING", **mode.env)
-        services = [s for s in plan(HOST, self.ports, CACHES) if s.name != "web"]
-        self.stack = Stack(services, HOST, env)
         self.records: list[dict[str, Any]] = []
         self.cache_stats: list[Any] = []
 
@@ -407,15 +400,13 @@ class Bench:
 
     def run(self, kinds: list[str]) -> None:
         """Start the stack, make every write of every kind, stop the stack."""
-        try:
-            self.stack.start()
+        with running_stack(self.data_dir, CACHES, env={"LOG_LEVEL": "WARNING", **self.mode.env},
+                           ports=self.ports):
             writer = Writer(self.address("lb"), self.args.likes)
             for kind in kinds:
                 for n in range(1, self.mode.writes + 1):
                     self.records.append(self.one(writer, kind, n))
             self.cache_stats = [once(r, "GET", "/_cache/stats").body for r in self.replicas]
-        finally:
-            self.stack.stop()
 
     def one(self, writer: Writer, kind: str, n: int) -> dict[str, Any]:
         """Prepare, settle, warm, write and poll one write; return its record."""

@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.chain import RESULTS  # noqa: E402  (needs the path above)
-from stack.launcher import Stack, plan  # noqa: E402
-from tests.harness import free_ports  # noqa: E402
+from tests.harness import running_stack  # noqa: E402
 
 POLL_S = 0.005
 CAP_S = 10.0
@@ -94,27 +93,20 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=30)
     parser.add_argument("--caches", type=int, default=3)
     args = parser.parse_args()
-    ports = free_ports(["store", "dbcache", "api", "cache", "lb", "web"], {"cache": args.caches})
-    replicas = [f"127.0.0.1:{ports['cache'] + n}" for n in range(args.caches)]
-    lb = f"http://127.0.0.1:{ports['lb']}"
-    with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "SCRYPT_N": "16", "LOG_LEVEL": "WARNING",
-               "DATA_DIR": data}
-        stack = Stack([s for s in plan("127.0.0.1", ports, args.caches) if s.name != "web"],
-                      "127.0.0.1", env)
-        load = None
+    with tempfile.TemporaryDirectory() as data, \
+            running_stack(Path(data), args.caches, front=(),
+                          env={"LOG_LEVEL": "WARNING"}) as running:
+        replicas = [f"127.0.0.1:{running.ports['cache'] + n}" for n in range(args.caches)]
+        lb = running.url("lb")
+        load = subprocess.Popen([sys.executable, str(ROOT / "load_test.py"), "load",
+                                 "--url", lb, "--duration", "600"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            stack.start()
-            load = subprocess.Popen([sys.executable, str(ROOT / "load_test.py"), "load",
-                                     "--url", lb, "--duration", "600"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(5)  # past the load test's set-up, into its mix
             seen = measure(lb, replicas, args.writes)
-        finally:
-            if load is not None:
-                load.terminate()
-                load.wait(timeout=30)
-            stack.stop()
+        finally:  # the load stops before the stack does
+            load.terminate()
+            load.wait(timeout=30)
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "command": " ".join(["python3 bench/underload.py", *sys.argv[1:]]),
               "caches": args.caches, "summary_s": {k: summary(v) for k, v in seen.items()},
