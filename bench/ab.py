@@ -40,9 +40,11 @@ PASSWORD = "correct horse battery"
 
 
 def ports(base: int) -> dict[str, int]:
-    """Return the launcher's port settings for one side: store first, lb and web at +10."""
+    """Return the launcher's port settings for one side: store first, lb, web and the
+    Mastodon gateway at +10 (every service on a port of its side: two sides share none)."""
     return {"STORE_PORT": base, "DBCACHE_PORT": base + 1, "API_PORT": base + 2,
-            "CACHE_PORT": base + 3, "LB_PORT": base + 10, "WEB_PORT": base + 11}
+            "CACHE_PORT": base + 3, "LB_PORT": base + 10, "WEB_PORT": base + 11,
+            "MASTODON_PORT": base + 12}
 
 
 def wait_up(url: str, seconds: float = 30.0) -> None:
