@@ -44,8 +44,8 @@ bench-store:
 	$(PYTHON) bench/store_bench.py
 
 # docs/REPORT.md as docs/REPORT.pdf, printed by headless Chromium (apt-get install chromium).
-report: $(VENV)/.installed
-	$(BIN)/python scripts/report.py
+report: python-version
+	$(PYTHON) scripts/report.py
 
 $(VENV)/.installed: requirements-dev.txt | python-version
 	@$(BIN)/python -c "" 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }

@@ -1,9 +1,11 @@
 """`make report`: docs/REPORT.md printed as docs/REPORT.pdf.
 
-The Markdown becomes one standalone HTML page in a temporary directory (Python-Markdown with
-its tables and fenced_code extensions, a print stylesheet, the SVG charts inlined), which
-headless Chromium prints to PDF. Needs the pinned `markdown` package (.venv) and Chromium
-(apt-get install chromium).
+The Markdown becomes one standalone HTML page in a temporary directory (a print stylesheet,
+the SVG charts inlined), which headless Chromium prints to PDF. Needs Chromium (apt-get install
+chromium) and nothing outside the standard library: the report is ours, so ``to_html`` reads
+the Markdown it uses (headings, paragraphs, lists whose items may hold blocks, tables with
+aligned columns, fenced code, code spans, bold, italics, links and images), not every
+CommonMark corner.
 """
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-
-import markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "docs" / "REPORT.md"
@@ -75,6 +75,15 @@ strong { font-weight: bold; }
 """
 
 IMG = re.compile(r"<img\b[^>]*>")
+HEADING = re.compile(r"(#{1,6}) +(.*?) *#* *\Z")
+ITEM = re.compile(r"( *)([-*]|\d+\.) +(.*)\Z")
+DELIMITER = re.compile(r"\|? *:?-+:? *(\| *:?-+:? *)*\|? *\Z")
+INLINE = [  # after code spans are cut out and the rest escaped
+    (re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)"), r'<img alt="\1" src="\2">'),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r'<a href="\2">\1</a>'),
+    (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])"), r"<em>\1</em>"),
+]
 ATTR = re.compile(r'\b(src|alt)="([^"]*)"')
 XML_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>", re.IGNORECASE)
 
@@ -104,9 +113,116 @@ def _image(tag: str, base: Path) -> str:
     return f'<img class="chart" alt="{alt}" src="{html.escape(path.as_uri())}">'
 
 
+def inline(text: str) -> str:
+    """Render a line's code spans, links, images, bold and italics; escape the rest."""
+    spans: list[str] = []
+
+    def hold(found: re.Match[str]) -> str:  # a code span's text is taken as it is
+        spans.append(f"<code>{html.escape(found[2].strip(), quote=False)}</code>")
+        return f"\0{len(spans) - 1}\0"
+    plain = html.escape(re.sub(r"(`+)(.+?)\1", hold, text), quote=False)
+    for pattern, replacement in INLINE:
+        plain = pattern.sub(replacement, plain)
+    return re.sub(r"\0(\d+)\0", lambda found: spans[int(found[1])], plain)
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def table(lines: list[str]) -> str:
+    """A table: a header row, the delimiter row (its colons align the columns), body rows."""
+    aligns = []
+    for spec in cells(lines[1]):
+        right, left = spec.endswith(":"), spec.startswith(":")
+        aligns.append(' style="text-align: center"' if left and right else
+                      ' style="text-align: right"' if right else "")
+
+    def row(line: str, tag: str) -> str:
+        return "<tr>" + "".join(f"<{tag}{align}>{inline(cell)}</{tag}>"
+                                for cell, align in zip(cells(line), aligns)) + "</tr>"
+    body = "\n".join(row(line, "td") for line in lines[2:])
+    return f"<table>\n<thead>{row(lines[0], 'th')}</thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def item(line: str) -> re.Match[str] | None:
+    """The start of a list item at the left margin ("- ", "* ", "1. "), or None."""
+    found = ITEM.match(line)
+    return found if found and not found[1] else None
+
+
+def list_items(lines: list[str], start: int) -> tuple[str, int]:
+    """A list from ``lines[start]``: each item's first line and the indented lines after it
+    (blank lines inside included) are the item's own blocks. Return it and the next index."""
+    first = item(lines[start])
+    assert first is not None
+    tag = "ol" if first[2][0].isdigit() else "ul"
+    items, at = [], start
+    while at < len(lines) and (found := item(lines[at])):
+        body, at = [found[3]], at + 1
+        while at < len(lines) and (lines[at].startswith(" ") or (
+                not lines[at].strip() and lines[at + 1:at + 2] != []
+                and lines[at + 1].startswith("  "))):
+            body.append(lines[at])
+            at += 1
+        rest = [line for line in body[1:] if line.strip()]
+        indent = min((len(line) - len(line.lstrip()) for line in rest), default=0)
+        block = [body[0]] + [line[indent:] for line in body[1:]]
+        if any(not line.strip() for line in block):  # a loose item: blocks of its own
+            items.append(blocks(block))
+        else:
+            items.append(inline(" ".join(line.strip() for line in block)))
+        if at + 1 < len(lines) and not lines[at].strip() and item(lines[at + 1]):
+            at += 1  # a blank line between two items of one list
+    return f"<{tag}>\n" + "\n".join(f"<li>{one}</li>" for one in items) + f"\n</{tag}>", at
+
+
+def blocks(lines: list[str]) -> str:
+    """Render Markdown lines as HTML blocks."""
+    out, at = [], 0
+    while at < len(lines):
+        line = lines[at]
+        if not line.strip():
+            at += 1
+        elif line.startswith("```"):
+            end = next((n for n in range(at + 1, len(lines)) if lines[n].startswith("```")),
+                       len(lines))
+            code = html.escape("\n".join(lines[at + 1:end]), quote=False)
+            out.append(f"<pre><code>{code}\n</code></pre>")
+            at = end + 1
+        elif found := HEADING.match(line):
+            level = len(found[1])
+            out.append(f"<h{level}>{inline(found[2])}</h{level}>")
+            at += 1
+        elif line.lstrip().startswith("|") and at + 1 < len(lines) \
+                and DELIMITER.match(lines[at + 1].strip()):
+            end = at + 2
+            while end < len(lines) and lines[end].lstrip().startswith("|"):
+                end += 1
+            out.append(table(lines[at:end]))
+            at = end
+        elif item(line):
+            listed, at = list_items(lines, at)
+            out.append(listed)
+        else:
+            end = at
+            while end < len(lines) and lines[end].strip() and not (end > at and (
+                    lines[end].startswith(("```", "|")) or HEADING.match(lines[end])
+                    or item(lines[end]))):
+                end += 1
+            out.append(f"<p>{inline(' '.join(x.strip() for x in lines[at:end]))}</p>")
+            at = end
+    return "\n".join(out)
+
+
+def to_html(text: str) -> str:
+    """Render the report's Markdown as HTML (see the module docstring for what it reads)."""
+    return blocks(text.splitlines())
+
+
 def render_html(text: str, base: Path) -> str:
     """One standalone HTML page of the Markdown `text`, whose images are relative to `base`."""
-    body = markdown.markdown(text, extensions=["tables", "fenced_code"], output_format="html")
+    body = to_html(text)
     body = IMG.sub(lambda match: _image(match.group(0), base), body)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{html.escape(title_of(text))}</title>\n<style>{STYLE}</style>\n"

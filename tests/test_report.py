@@ -15,7 +15,7 @@ DELIMITER_ROW = re.compile(r"^\s*\|[-:| ]+\|\s*$", re.MULTILINE)  # |---|---:|
 
 
 def load_report() -> ModuleType:
-    """scripts/ is no package: load report.py by its path (it imports the pinned markdown)."""
+    """scripts/ is no package: load report.py by its path."""
     spec = importlib.util.spec_from_file_location("report", ROOT / "scripts" / "report.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -46,3 +46,22 @@ def test_the_report_renders_with_its_title_tables_and_both_charts_inlined() -> N
 def test_an_image_that_is_not_there_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="bench/missing.svg"):
         report.render_html("# T\n\n![chart](bench/missing.svg)\n", tmp_path)
+
+
+def test_the_markdown_the_report_uses_renders_as_html() -> None:
+    page = report.to_html(
+        "## Two\n\nA **`make bench` run** and *this*, `<tag>` & [a link](x.html).\n"
+        "wrapped #hashtag line\n\n"
+        "- one item\n  wrapped\n- **a loose item**:\n\n"
+        "    | a | b |\n    |---|--:|\n    | 1 | `2` |\n\n"
+        "    a paragraph inside it\n\n"
+        "- the last\n\nAfter the list.\n")
+    assert page.startswith("<h2>Two</h2>\n<p>A <strong><code>make bench</code> run</strong> and "
+                           "<em>this</em>, <code>&lt;tag&gt;</code> &amp; "
+                           '<a href="x.html">a link</a>. wrapped #hashtag line</p>')
+    assert "<li>one item wrapped</li>" in page
+    assert ('<li><p><strong>a loose item</strong>:</p>\n<table>\n<thead><tr><th>a</th>'
+            '<th style="text-align: right">b</th></tr></thead>') in page
+    assert '<td style="text-align: right"><code>2</code></td>' in page
+    assert "<p>a paragraph inside it</p></li>\n<li>the last</li>\n</ul>" in page
+    assert page.endswith("<p>After the list.</p>")
