@@ -1,9 +1,11 @@
 """HTTP/1.1 framing shared by the server and the client: header blocks and bodies.
 
 The standard library parses headers with the ``email`` package on both sides (``http.server``
-and ``http.client``), which costs more than everything else a proxy does per request. Here a
+and ``http.client``), which costs more than everything else a proxy does per request
+(``bench/stdlib_http.py`` measures it beside ``parse_head``; docs/REPORT.md §14). Here a
 header block is a plain ``dict`` keyed by lower-case names (RFC 9110 §5.1: names are
-case-insensitive), with repeated fields joined by commas (RFC 9110 §5.3).
+case-insensitive), with repeated fields joined by commas (RFC 9110 §5.3). The limits are
+``http.client``'s own (``_MAXLINE``, ``_MAXHEADERS``), which are private there.
 
 Parsing is strict where RFC 9112 lets a recipient choose, so that no proxy in front of us can
 read a message one way and we another (request smuggling): every line ends with CRLF, field
