@@ -26,7 +26,7 @@ if CHROMIUM is None or CHROMEDRIVER is None:
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
 Driver = Any  # selenium's WebDriver; its types are not checked here
@@ -148,11 +148,24 @@ def set_text(driver: Driver, text: str) -> None:
         "box.dispatchEvent(new Event('input', {bubbles: true}));", text)
 
 
+def gone(element: Any) -> Callable[[Driver], bool]:
+    """A wait condition: ``element`` no longer belongs to the page shown. Mid-navigation
+    chromedriver may say so with a generic error ("Node with given id does not belong to the
+    document") rather than the stale-element one that ``staleness_of`` waits for."""
+    def check(driver: Driver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # StaleElementReferenceException is one
+            return True
+        return False
+    return check
+
+
 def press_post(driver: Driver) -> None:
     """Press Post and wait for the page after it (the page before may show a notice too)."""
     before = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "form.compose button[type=submit]").click()
-    wait(driver, staleness_of(before))
+    wait(driver, gone(before))
 
 
 def tweet_texts(driver: Driver) -> list[str]:
