@@ -118,8 +118,8 @@ class Api:
             self.stored_endings, config.token_check, tokens.clock))
         self.once = Fingerprints(tokens.key, config.idempotency_window)
         self.log_ins = Recent(tokens.clock)  # a log-in changes nothing: memory will do
-        self.calls = CallLog(config.data_dir)  # spills old calls there past its budget
-        self.observed = Observed(self.calls, store, likes)
+        # The call log spills old calls to DATA_DIR past its budget.
+        self.observed = Observed(CallLog(config.data_dir), store, likes)
         self.feed = ChangeFeed()
         self.writes = Coalescer(self.feed, config.feed_coalesce, leading=True)
         self.liked = Coalescer(self.feed, config.like_publish, leading=False)
@@ -451,12 +451,12 @@ class ApiServer(Server):
 
     def respond(self, request: Request) -> Response:
         if request.path not in UNLOGGED:  # probes and the caches' feed are not API calls
-            self.api.calls.append(request.method, request.path)
+            self.api.observed.calls.append(request.method, request.path)
         return super().respond(request)
 
     def refused(self, method: str, path: str) -> None:
         if method and path:  # e.g. a body over 64 KiB: still a call, and a failing one
-            self.api.calls.append(method, unquote(path))
+            self.api.observed.calls.append(method, unquote(path))
 
 
 def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiServer:
@@ -478,7 +478,7 @@ def make_server(config: Config, clock: Callable[[], float] = time.time) -> ApiSe
     server.on_stop.extend([api.writes.stop, api.liked.stop, api.feed.close])
     server.on_close.append(likes.stop)
     server.on_close.append(store.upstream.close)
-    server.on_close.append(api.calls.close)  # its file is of this start-up only
+    server.on_close.append(api.observed.calls.close)  # its file is of this start-up only
     return server
 
 

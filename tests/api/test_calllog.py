@@ -290,7 +290,7 @@ def start_logged(lab: Lab, store: Server, tmp_path: Path, clock: FakeClock) -> S
         config = Config(port=0, store_url=store.url, data_dir=str(tmp_path / "api"),
                         scrypt_n=FAST_SCRYPT_N)
         server = make_server(config, clock)
-        server.api.calls = server.api.observed.calls = log = CallLog(directory, memory_bytes)
+        server.api.observed.calls = log = CallLog(directory, memory_bytes)
         lab.stops.append(log.close)
         lab.serve(server)
         client = Client(server.url)
