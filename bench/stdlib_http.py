@@ -26,7 +26,6 @@ import http.client
 import io
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from urllib.parse import unquote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ab import wrk  # noqa: E402  (needs the path above)
+from bench.ab import wait_up, wrk  # noqa: E402  (needs the path above)
 from bench.origin import make_server  # noqa: E402
 from httpkit import Server, Upstream, serve, wire  # noqa: E402
 from httpkit.messages import Request  # noqa: E402
@@ -125,14 +124,8 @@ def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``kind`` ("hand" or "stdlib") serving bench.origin's router in its own process."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the {kind} server did not start")
+    wait_up(f"http://127.0.0.1:{port}/healthz", 10.0)
+    return proc, port
 
 
 def wrk_one_thread(url: str, seconds: int, script: str | None) -> float:

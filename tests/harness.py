@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -275,3 +277,9 @@ def running_stack(data_dir: Path, caches: int = 2, front: tuple[str, ...] = FRON
         yield RunningStack(stack, ports)
     finally:
         stack.stop()
+
+
+def run_load_test(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run load_test.py as a user does: its own process, this interpreter, nothing imported."""
+    return subprocess.run([sys.executable, str(ROOT / "load_test.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from httpkit import Request, Response, json_response
 from tests.fakes import Lab, Responder
-from tests.harness import ROOT, running_stack
+from tests.harness import run_load_test, running_stack
 
 CACHES = 2  # the load is spread over the replicas, and each saves its share
 
@@ -30,17 +28,11 @@ def lb_url(tmp_path: Path) -> Iterator[str]:
         yield running.url("lb")
 
 
-def load_test(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run load_test.py as a user does, on a bare interpreter path."""
-    return subprocess.run([sys.executable, str(ROOT / "load_test.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_a_load_run_against_the_whole_stack_counts_every_like(lb_url: str,
                                                               tmp_path: Path) -> None:
     results = tmp_path / "load.json"
-    load = load_test("load", "--url", lb_url, "--concurrency", "4", "--duration", "3",
-                     "--verify-likes", "--flush-wait", "15", "--json", str(results))
+    load = run_load_test("load", "--url", lb_url, "--concurrency", "4", "--duration", "3",
+                         "--verify-likes", "--flush-wait", "15", "--json", str(results))
     assert load.returncode == 0, load.stdout + load.stderr
     report = json.loads(results.read_text())
     assert report["requests"] > 0 and report["error_count"] == 0 and report["errors"] == {}
@@ -82,9 +74,9 @@ def test_every_post_of_a_load_run_carries_its_own_idempotency_key(lab: Lab,
                                                                   tmp_path: Path) -> None:
     api = lab.upstream(fake_api())
     results = tmp_path / "load.json"
-    load = load_test("load", "--url", api.url, "--concurrency", "4", "--requests", "300",
-                     "--mix", "reads=20,posts=40,likes=40", "--accounts", "3", "--tweets", "20",
-                     "--json", str(results))
+    load = run_load_test("load", "--url", api.url, "--concurrency", "4", "--requests", "300",
+                         "--mix", "reads=20,posts=40,likes=40", "--accounts", "3", "--tweets", "20",
+                         "--json", str(results))
     assert load.returncode == 0, load.stdout + load.stderr
     by_op = json.loads(results.read_text())["by_op"]
     posts = api.requests("POST")

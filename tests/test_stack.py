@@ -11,7 +11,6 @@ next start on the same data."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from stack.launcher import Service, Stack
 from tests.api.helpers import join, like, open_client, post_tweet, read_tweet
-from tests.harness import ROOT, running_stack
+from tests.harness import run_load_test, running_stack
 
 CACHES = 3  # the functional checks read each page through each replica
 
@@ -38,9 +37,8 @@ def stop(stack: Stack) -> list[subprocess.Popen[bytes]]:
 
 
 def functional(url: str) -> str:
-    """Run `load_test.py functional` against ``url`` on a bare interpreter path; it must pass."""
-    checks = subprocess.run([sys.executable, str(ROOT / "load_test.py"), "functional", "--url",
-                             url], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    """Run `load_test.py functional` against ``url``; it must pass."""
+    checks = run_load_test("functional", "--url", url)
     assert checks.returncode == 0, checks.stdout + checks.stderr
     summary = checks.stdout.strip().splitlines()[-1]
     assert "FAIL" not in checks.stdout and " passed, 0 failed" in summary, checks.stdout
