@@ -6,6 +6,10 @@ import http.client
 import io
 import json
 import socket
+import threading
+from typing import Any, Callable
+
+import pytest
 
 from bench.origin import TWEET, make_server
 from bench.stdlib_http import HEAD, HEADER_BLOCK, StdlibHandler, StdlibPool
@@ -33,17 +37,29 @@ def test_the_stdlib_cycle_answers_as_httpkit_does_on_one_connection() -> None:
             stop_thread(server, thread)
 
 
-def test_the_stdlib_cycle_sends_head_and_body_in_one_write() -> None:
+def test_the_stdlib_cycle_sends_head_and_body_in_one_write(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[bytes] = []  # what the server's threads hand to the kernel, call by call
+
+    def counted(real: Callable[..., Any]) -> Callable[..., Any]:
+        def write(sock: socket.socket, data: bytes, *args: Any) -> Any:
+            if threading.current_thread() is not threading.main_thread():
+                writes.append(bytes(data))
+            return real(sock, data, *args)
+        return write
+    for name in ("send", "sendall"):
+        monkeypatch.setattr(socket.socket, name, counted(getattr(socket.socket, name)))
     server = make_server(0)
     server.RequestHandlerClass = StdlibHandler
     thread = start_in_thread(server)
     try:
         with socket.create_connection(("127.0.0.1", server.server_port)) as sock:
-            sock.sendall(b"GET /tweets/1 HTTP/1.1\r\nHost: x\r\n\r\n")
-            first = sock.recv(65536)  # on loopback one write arrives as one segment
-        assert first.startswith(b"HTTP/1.1 200") and first.endswith(json.dumps(TWEET).encode())
+            sock.sendall(b"GET /tweets/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
     finally:
         stop_thread(server, thread)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(json.dumps(TWEET).encode())
+    assert writes == [answer]
 
 
 def test_both_parsers_read_the_same_headers() -> None:
