@@ -26,8 +26,7 @@ class LRU(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """Return the value set for ``key``, or None (never set, forgotten, or too old)."""
-        with self._lock:
-            found = self._items.get(key)
+        found = self._items.get(key)  # one C call, atomic: only writes take the lock
         if found is None or (self.ttl is not None and found[1] + self.ttl <= self.clock()):
             return None
         return found[0]
